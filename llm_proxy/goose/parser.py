@@ -1,0 +1,336 @@
+"""goose SQL migration text -> statements (pure: no I/O, no database).
+
+The rules are goose v3's (see DESIGN.md, "goose compatibility"). Where goose has a quirk that
+changes which SQL runs, the quirk is kept when it is harmless and turned into an error when goose
+would silently lose or merge SQL:
+
+- A line holding only whitespace is not "empty" for goose, so it starts a statement: a comment
+  after it is kept as statement text (and, if nothing follows before Down or EOF, it is an
+  unfinished statement). Kept as goose does it.
+- SQL right after a StatementBegin/StatementEnd block that holds no SQL is skipped by goose.
+  Error here.
+- An unterminated statement followed by StatementBegin is merged into the block by goose.
+  Error here.
+
+Decisions beyond goose: a leading UTF-8 BOM is ignored (goose fails on it; ``has_bom`` lets a
+validator warn); lines may be of any length (goose stops at 4 MiB); the whole file is validated
+whichever direction is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from .envsub import EnvsubError, expand
+
+__all__ = ["GooseParseError", "ParsedMigration", "has_bom", "parse", "parse_sections"]
+
+BOM = "\ufeff"
+
+# Go's unicode.IsSpace, which goose uses to trim lines and split words. Python's own notion
+# of whitespace also covers U+001C..U+001F; passing this set explicitly keeps trimming exact.
+_WS = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# The first word that starts with "--": the statement-end test ignores it and what follows.
+_COMMENT_WORD = re.compile("(?:^|(?<=[" + re.escape(_WS) + "]))--")
+
+# Lines are split in batches of about this many characters so that a huge file never has all of
+# its lines alive at once as separate objects.
+_BATCH_CHARS = 1 << 20
+
+_START, _UP, _DOWN = 0, 1, 2
+_A_UP, _A_DOWN, _A_BEGIN, _A_END, _A_NO_TX, _A_ENV_ON, _A_ENV_OFF = range(7)
+_ANNOTATIONS = {
+    "up": _A_UP,
+    "down": _A_DOWN,
+    "statementbegin": _A_BEGIN,
+    "statementend": _A_END,
+    "no transaction": _A_NO_TX,
+    "envsub on": _A_ENV_ON,
+    "envsub off": _A_ENV_OFF,
+}
+_KNOWN = "Up, Down, StatementBegin, StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF"
+
+
+class GooseParseError(ValueError):
+    """A goose migration file breaks a rule; ``line`` is 1-based (None if not line-specific)."""
+
+    def __init__(self, rule: str, line: int | None = None, path: str | None = None) -> None:
+        self.rule = rule
+        self.line = line
+        self.path = path
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.path is None:
+            return self.rule if self.line is None else f"line {self.line}: {self.rule}"
+        if self.line is None:
+            return f"{self.path}: {self.rule}"
+        return f"{self.path}:{self.line}: {self.rule}"
+
+    def __str__(self) -> str:
+        return self._render()
+
+    def with_path(self, path: str) -> GooseParseError:
+        """A copy that names the file: ``"<path>:<line>: <rule>"``."""
+        err = type(self)(self.rule, self.line, str(path))
+        err.__cause__ = self.__cause__
+        return err
+
+    def __reduce__(self) -> tuple[type[GooseParseError], tuple[str, int | None, str | None]]:
+        return (type(self), (self.rule, self.line, self.path))
+
+
+@dataclass(frozen=True)
+class ParsedMigration:
+    statements: list[str]
+    use_tx: bool
+
+
+def has_bom(text: str) -> bool:
+    """True when the text starts with a UTF-8 byte order mark (decoded as U+FEFF)."""
+    return text.startswith(BOM)
+
+
+def parse(
+    text: str, direction: str = "up", env: Mapping[str, str] | None = None
+) -> ParsedMigration:
+    """Statements of one direction ("up" or "down"); the whole file is validated either way."""
+    if direction not in ("up", "down"):
+        raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+    up, down = parse_sections(text, env)
+    return up if direction == "up" else down
+
+
+def parse_sections(
+    text: str, env: Mapping[str, str] | None = None
+) -> tuple[ParsedMigration, ParsedMigration]:
+    """(up, down) of a goose migration in one pass. ``env`` feeds ENVSUB (default os.environ)."""
+    up, down, use_tx = _parse(text, env)
+    return ParsedMigration(up, use_tx), ParsedMigration(down, use_tx)
+
+
+def _line_batches(text: str) -> Iterator[list[str]]:
+    """Lines as goose's scanner sees them: split on "\\n", one trailing "\\r" dropped."""
+    size = len(text)
+    pos = 0
+    while pos < size:
+        cut = text.find("\n", pos + _BATCH_CHARS)
+        if cut < 0:
+            chunk = text[pos:] if pos else text
+            pos = size
+        else:
+            chunk = text[pos : cut + 1]
+            pos = cut + 1
+        if "\r" in chunk:
+            chunk = chunk.replace("\r\n", "\n")
+        lines = chunk.split("\n")
+        if chunk.endswith("\n"):
+            lines.pop()
+        elif lines[-1].endswith("\r"):
+            lines[-1] = lines[-1][:-1]
+        yield lines
+
+
+def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[str], bool]:
+    if text.startswith(BOM):
+        text = text[1:]
+    ws = _WS
+    up: list[str] = []
+    down: list[str] = []
+    emit = up.append
+    buf: list[str] = []
+    keep = buf.append
+    section = _START
+    in_block = False
+    use_tx = True
+    envsub = False
+    lineno = 0
+    buf_start = 0  # line where the pending statement began
+    up_line = down_line = block_line = 0
+    empty_block_end = 0  # line of a StatementEnd that closed a block holding no SQL
+
+    for lines in _line_batches(text):
+        for line in lines:
+            lineno += 1
+            dash = "--" in line
+            if dash and line.lstrip(ws).startswith("--"):
+                if "+goose" not in line:
+                    if not buf:
+                        continue  # comment before a statement: dropped, as goose does
+                else:
+                    kind = _annotation(line, lineno)
+                    if kind == _A_UP:
+                        if section != _START:
+                            raise GooseParseError(
+                                f"duplicate '-- +goose Up' (the first is on line {up_line})",
+                                lineno,
+                            )
+                        section = _UP
+                        up_line = lineno
+                    elif kind == _A_DOWN:
+                        if section == _START:
+                            raise GooseParseError("'-- +goose Down' before '-- +goose Up'", lineno)
+                        if section == _DOWN:
+                            raise GooseParseError(
+                                f"duplicate '-- +goose Down' (the first is on line {down_line})",
+                                lineno,
+                            )
+                        if in_block:
+                            raise GooseParseError(
+                                "'-- +goose Down' inside the StatementBegin block opened on "
+                                f"line {block_line} (missing '-- +goose StatementEnd')",
+                                lineno,
+                            )
+                        if buf:
+                            _check_finished(buf, buf_start, f"'-- +goose Down' on line {lineno}")
+                            buf.clear()
+                        section = _DOWN
+                        down_line = lineno
+                        emit = down.append
+                        empty_block_end = 0
+                    elif kind == _A_BEGIN:
+                        if section == _START:
+                            raise GooseParseError(
+                                "'-- +goose StatementBegin' before '-- +goose Up'", lineno
+                            )
+                        if in_block:
+                            raise GooseParseError(
+                                "'-- +goose StatementBegin' inside the block opened on line "
+                                f"{block_line} (missing '-- +goose StatementEnd')",
+                                lineno,
+                            )
+                        if buf and _holds_sql(buf):
+                            # goose would merge the unterminated statement into the block.
+                            raise GooseParseError(
+                                "unfinished statement: no line ends with ';' before "
+                                f"'-- +goose StatementBegin' on line {lineno}",
+                                buf_start,
+                            )
+                        in_block = True
+                        block_line = lineno
+                        empty_block_end = 0
+                    elif kind == _A_END:
+                        if not in_block:
+                            raise GooseParseError(
+                                "'-- +goose StatementEnd' without a matching StatementBegin",
+                                lineno,
+                            )
+                        in_block = False
+                        if buf:
+                            statement = "\n".join(buf).strip(ws)
+                            buf.clear()
+                            if statement:  # a whitespace-only block runs nothing
+                                emit(statement)
+                        else:
+                            empty_block_end = lineno
+                    elif kind == _A_NO_TX:
+                        use_tx = False
+                    elif kind == _A_ENV_ON:
+                        envsub = True
+                    else:
+                        envsub = False
+                    continue
+            elif not buf:
+                if section == _START:
+                    if line.strip(ws):
+                        raise GooseParseError(
+                            "SQL before '-- +goose Up' (a migration starts with its Up section)",
+                            lineno,
+                        )
+                    continue
+                if not line:
+                    continue
+                if empty_block_end:
+                    if line.strip(ws):
+                        raise GooseParseError(
+                            "SQL right after a StatementBegin/StatementEnd block that holds no "
+                            f"SQL (closed on line {empty_block_end}): goose would skip this line; "
+                            "remove the empty block",
+                            lineno,
+                        )
+                    empty_block_end = 0  # goose swallows this whitespace line too
+                    continue
+                buf_start = lineno
+
+            if envsub:
+                line = _expand(line, env, lineno)
+                dash = "--" in line
+            if in_block:
+                keep(line)
+                continue
+            if dash:
+                found = _COMMENT_WORD.search(line)
+                ends = (line[: found.start()] if found else line).rstrip(ws).endswith(";")
+            else:
+                ends = line.rstrip(ws).endswith(";")
+            if not ends:
+                keep(line)
+            elif buf:
+                keep(line)
+                emit("\n".join(buf).strip(ws))
+                buf.clear()
+            else:
+                emit(line.strip(ws))
+
+    if section == _START:
+        raise GooseParseError("no '-- +goose Up' annotation (a migration starts with one)")
+    if in_block:
+        raise GooseParseError(
+            "'-- +goose StatementBegin' without a matching StatementEnd before the end of the file",
+            block_line,
+        )
+    if buf:
+        _check_finished(buf, buf_start, "the end of the file")
+    return up, down, use_tx
+
+
+def _annotation(line: str, lineno: int) -> int:
+    if line[0] in _WS:
+        raise GooseParseError("annotation must start at column 1 (no leading whitespace)", lineno)
+    command = line.replace("--", "").replace("+goose", "", 1)
+    if "+goose" in command:
+        raise GooseParseError("'+goose' appears more than once in the annotation", lineno)
+    command = command.strip(_WS)
+    if not command:
+        raise GooseParseError(f"empty annotation '-- +goose' (expected one of {_KNOWN})", lineno)
+    kind = _ANNOTATIONS.get(command.lower())
+    if kind is None:
+        raise GooseParseError(
+            f"unknown annotation '-- +goose {command}' (expected one of {_KNOWN})", lineno
+        )
+    return kind
+
+
+def _holds_sql(buf: list[str]) -> bool:
+    for line in buf:
+        stripped = line.strip(_WS)
+        if stripped and not stripped.startswith("--"):
+            return True
+    return False
+
+
+def _check_finished(buf: list[str], buf_start: int, where: str) -> None:
+    """goose rejects a non-blank leftover buffer at Down and at EOF."""
+    if _holds_sql(buf):
+        raise GooseParseError(
+            f"unfinished statement: no line ends with ';' before {where}", buf_start
+        )
+    if "\n".join(buf).strip(_WS):
+        raise GooseParseError(
+            "this line holds only whitespace, so goose starts a statement here and the comment "
+            f"after it is left as an unfinished statement at {where}; make this line empty",
+            buf_start,
+        )
+
+
+def _expand(line: str, env: Mapping[str, str] | None, lineno: int) -> str:
+    try:
+        return expand(line, os.environ if env is None else env)
+    except EnvsubError as exc:
+        raise GooseParseError(f"ENVSUB: {exc.message}", lineno) from exc

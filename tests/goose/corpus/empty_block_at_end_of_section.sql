@@ -1,0 +1,8 @@
+-- +goose Up
+SELECT 1;
+-- +goose StatementBegin
+-- +goose StatementEnd
+-- +goose Down
+-- +goose StatementBegin
+-- only a comment
+-- +goose StatementEnd

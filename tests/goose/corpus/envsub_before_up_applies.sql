@@ -1,0 +1,4 @@
+-- +goose ENVSUB ON
+-- +goose Up
+INSERT INTO settings VALUES ('${MODE:-dev}');
+-- +goose Down

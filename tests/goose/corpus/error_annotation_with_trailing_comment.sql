@@ -1,0 +1,1 @@
+-- +goose Up -- create the tables

@@ -1,0 +1,3 @@
+-- +goose Up
+-- see the +goose docs
+SELECT 1;

@@ -1,0 +1,3 @@
+-- +goose Down
+DROP TABLE t;
+-- +goose Up

@@ -1,0 +1,5 @@
+-- +goose Up
+SELECT 1;
+-- +goose Down
+-- +goose ENVSUB ON
+DROP SCHEMA ${TENANT?needed for down};

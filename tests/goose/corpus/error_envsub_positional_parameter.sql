@@ -1,0 +1,3 @@
+-- +goose Up
+-- +goose ENVSUB ON
+PREPARE q AS SELECT $1;

@@ -1,0 +1,4 @@
+-- +goose Up
+SELECT 1;
+-- +goose StatementBegin
+SELECT 2;

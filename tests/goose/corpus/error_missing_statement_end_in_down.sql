@@ -1,0 +1,5 @@
+-- +goose Up
+-- +goose Down
+-- +goose StatementBegin
+SELECT 2;
+

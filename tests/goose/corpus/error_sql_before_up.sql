@@ -1,0 +1,4 @@
+
+-- c
+CREATE TABLE t (id int);
+-- +goose Up

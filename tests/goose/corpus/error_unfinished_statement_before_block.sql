@@ -1,0 +1,5 @@
+-- +goose Up
+CREATE TABLE t (id int)
+-- +goose StatementBegin
+SELECT 1;
+-- +goose StatementEnd

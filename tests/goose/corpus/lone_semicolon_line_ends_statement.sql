@@ -1,0 +1,6 @@
+-- +goose Up
+CREATE TABLE t (id int)
+;
+-- +goose Down
+DROP TABLE t
+  ;

@@ -1,0 +1,6 @@
+-- +goose Up
+-- nothing to do yet
+-- really
+
+-- +goose Down
+-- nothing either

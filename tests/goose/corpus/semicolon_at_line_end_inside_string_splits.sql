@@ -1,0 +1,4 @@
+-- +goose Up
+INSERT INTO notes VALUES ('a;
+b');
+-- +goose Down

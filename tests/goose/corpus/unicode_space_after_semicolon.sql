@@ -1,0 +1,4 @@
+-- +goose Up
+SELECT 1; 
+SELECT 2;　-- ideographic space before the comment
+-- +goose Down

@@ -1,0 +1,5 @@
+-- +goose Up
+	  SELECT 1;	 
+  SELECT
+    2 ;  
+-- +goose Down

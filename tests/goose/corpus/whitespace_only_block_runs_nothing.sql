@@ -1,0 +1,7 @@
+-- +goose Up
+-- +goose StatementBegin
+   
+	
+-- +goose StatementEnd
+SELECT 1;
+-- +goose Down
