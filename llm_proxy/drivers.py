@@ -1,0 +1,120 @@
+"""Plain DBAPI connections (sqlite3, psycopg, PyMySQL) without SQLAlchemy.
+
+The migration lock and the fast "is anything pending?" check use these, so a
+no-op start never pays for importing SQLAlchemy. Connection failures become
+one-line DatabaseUnavailable errors that name host and port, never a password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .config import Settings
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or opened; the message is safe to print."""
+
+
+def _server_parts(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "localhost",
+        "port": parts.port,
+        "user": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "database": parts.path.lstrip("/") or None,
+        "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
+    }
+
+
+def describe_server(settings: Settings) -> str:
+    if settings.dialect == "sqlite":
+        return str(settings.sqlite_path)
+    parts = _server_parts(settings.url)
+    default_port = 5432 if settings.dialect == "postgresql" else 3306
+    return f"{parts['host']}:{parts['port'] or default_port}/{parts['database'] or ''}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _redact(text: str, settings: Settings) -> str:
+    password = _server_parts(settings.url)["password"] if settings.dialect != "sqlite" else None
+    return text.replace(password, "***") if password else text
+
+
+def connect(settings: Settings, *, autocommit: bool = True, create: bool = False) -> Any:
+    """A DBAPI connection to the configured database."""
+    if settings.dialect == "sqlite":
+        return _connect_sqlite(settings, create=create)
+    if settings.dialect == "postgresql":
+        return _connect_postgres(settings, autocommit=autocommit)
+    return _connect_mysql(settings, autocommit=autocommit)
+
+
+def _connect_sqlite(settings: Settings, *, create: bool) -> Any:
+    import sqlite3
+
+    path = settings.sqlite_path
+    if path is None:
+        return sqlite3.connect(":memory:", isolation_level=None)
+    if not create and not path.exists():
+        raise DatabaseUnavailable(f"database file does not exist: {path}")
+    try:
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseUnavailable(f"cannot open SQLite database {path}: {_reason(exc)}") from None
+    return connection
+
+
+def _connect_postgres(settings: Settings, *, autocommit: bool) -> Any:
+    import psycopg
+
+    conninfo = "postgresql://" + settings.url.split("://", 1)[1]
+    try:
+        connection = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {describe_server(settings)}: "
+            f"{_redact(_reason(exc), settings)}"
+        ) from None
+    if settings.schema:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('search_path', %s, false)", (f'"{settings.schema}"',))
+    return connection
+
+
+def _connect_mysql(settings: Settings, *, autocommit: bool) -> Any:
+    import pymysql
+
+    parts = _server_parts(settings.url)
+    try:
+        return pymysql.connect(
+            host=parts["host"],
+            port=parts["port"] or 3306,
+            user=parts["user"] or "root",
+            password=parts["password"] or "",
+            database=parts["database"],
+            autocommit=autocommit,
+            connect_timeout=10,
+            charset=parts["query"].get("charset", "utf8mb4"),
+        )
+    except pymysql.Error as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to MySQL at {describe_server(settings)}: "
+            f"{_redact(_reason(exc), settings)}"
+        ) from None
+
+
+def rows(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()

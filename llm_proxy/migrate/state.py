@@ -1,0 +1,200 @@
+"""Pure planning over the revision graph: which revisions are applied, what
+alembic_version should say, what is pending or missing. No I/O.
+
+The graph is given as plain data (`Graph`) so that this module needs neither
+Alembic nor a database, and the fast no-op path can use it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+class StateConflict(RuntimeError):
+    """The two version tables disagree in a way that cannot be fixed silently."""
+
+
+@dataclass(frozen=True)
+class Node:
+    revision: str
+    parents: tuple[str, ...]  # down_revision(s): what alembic_version tracks
+    dependencies: tuple[str, ...] = ()  # depends_on: must be applied first, not tracked
+    goose_version: int | None = None  # set for goose revisions
+    name: str = ""  # file name shown to users
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: Mapping[str, Node]
+    order: tuple[str, ...]  # a topological order, parents first (goose by version)
+
+    @classmethod
+    def build(cls, nodes: Iterable[Node]) -> Graph:
+        by_id: dict[str, Node] = {}
+        for node in nodes:
+            if node.revision in by_id:
+                raise StateConflict(
+                    f"revision id {node.revision!r} is used twice: "
+                    f"{by_id[node.revision].name} and {node.name}"
+                )
+            by_id[node.revision] = node
+        for node in by_id.values():
+            for parent in (*node.parents, *node.dependencies):
+                if parent not in by_id:
+                    raise StateConflict(
+                        f"{node.name}: down_revision/depends_on {parent!r} names no known revision"
+                    )
+        return cls(nodes=by_id, order=_topological(by_id))
+
+    def ancestors(self, revisions: Iterable[str], include_self: bool = True) -> set[str]:
+        seen: set[str] = set()
+        stack = list(revisions)
+        while stack:
+            revision = stack.pop()
+            node = self.nodes[revision]
+            for parent in (*node.parents, *node.dependencies):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        if include_self:
+            seen.update(revisions)
+        return seen
+
+    def descendants(self, revisions: Iterable[str]) -> set[str]:
+        targets = set(revisions)
+        found: set[str] = set()
+        for revision in self.order:
+            node = self.nodes[revision]
+            if any(p in targets or p in found for p in (*node.parents, *node.dependencies)):
+                found.add(revision)
+        return found
+
+    def heads_of(self, applied: set[str]) -> tuple[str, ...]:
+        """Members of `applied` that no other applied revision names as parent."""
+        covered = {p for r in applied for p in self.nodes[r].parents}
+        return tuple(r for r in self.order if r in applied and r not in covered)
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return self.heads_of(set(self.nodes))
+
+    def goose_revisions(self) -> list[Node]:
+        return [n for n in (self.nodes[r] for r in self.order) if n.goose_version is not None]
+
+    def by_goose_version(self) -> dict[int, str]:
+        return {n.goose_version: n.revision for n in self.goose_revisions()}  # type: ignore[misc]
+
+
+def _topological(nodes: Mapping[str, Node]) -> tuple[str, ...]:
+    # Kahn's algorithm; ties broken by goose version, then revision id, so the
+    # order is stable and goose files keep their version order.
+    def key(revision: str) -> tuple[int, int, str]:
+        version = nodes[revision].goose_version
+        return (0 if version is not None else 1, version or 0, revision)
+
+    indegree = {r: len(set(n.parents) | set(n.dependencies)) for r, n in nodes.items()}
+    children: dict[str, list[str]] = {r: [] for r in nodes}
+    for r, n in nodes.items():
+        for parent in set(n.parents) | set(n.dependencies):
+            children[parent].append(r)
+    import heapq
+
+    ready = [key(r) for r, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        revision = heapq.heappop(ready)[2]
+        order.append(revision)
+        for child in children[revision]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, key(child))
+    if len(order) != len(nodes):
+        cycle = sorted(r for r, d in indegree.items() if d > 0)
+        raise StateConflict(f"revision graph has a cycle through {', '.join(cycle)}")
+    return tuple(order)
+
+
+@dataclass(frozen=True)
+class DatabaseView:
+    """Both version tables, reconciled: the one truth every command works from."""
+
+    applied: frozenset[str]  # revision ids applied (goose rows for goose revisions)
+    alembic_heads: tuple[str, ...]  # what alembic_version should hold
+    goose_current: int  # goose's current version
+    missing: tuple[str, ...] = ()  # goose revisions below goose_current, not applied
+    unknown_versions: tuple[int, ...] = ()  # applied in goose_db_version, no file
+    unknown_heads: tuple[str, ...] = ()  # in alembic_version, no revision
+    pending: tuple[str, ...] = field(default=())  # not applied, in apply order
+
+    @property
+    def is_up_to_date(self) -> bool:
+        return not self.pending and not self.unknown_heads
+
+
+def reconcile(
+    graph: Graph,
+    goose_applied: Iterable[int],
+    goose_current: int,
+    alembic_heads: Sequence[str],
+) -> DatabaseView:
+    """Merge goose_db_version and alembic_version into one view.
+
+    goose rows win for goose revisions: a goose revision alembic_version
+    implies but goose does not record is taken back (with everything after
+    it), and goose revisions recorded by goose are added as far as their
+    parents allow. Python revisions are Alembic's alone.
+    """
+    goose_by_version = graph.by_goose_version()
+    goose_applied = set(goose_applied)
+    unknown_versions = tuple(sorted(v for v in goose_applied if v not in goose_by_version))
+    goose_done = {goose_by_version[v] for v in goose_applied if v in goose_by_version}
+
+    known_heads = [h for h in alembic_heads if h in graph.nodes]
+    unknown_heads = tuple(h for h in alembic_heads if h not in graph.nodes)
+    implied = graph.ancestors(known_heads) if known_heads else set()
+
+    # Take back goose revisions that goose says are not applied.
+    undone = {r for r in implied if graph.nodes[r].goose_version is not None} - goose_done
+    if undone:
+        dropped = undone | (graph.descendants(undone) & implied)
+        python_dropped = sorted(r for r in dropped if graph.nodes[r].goose_version is None)
+        if python_dropped:
+            first = min(undone, key=lambda r: graph.nodes[r].goose_version or 0)
+            raise StateConflict(
+                f"goose_db_version says {graph.nodes[first].name} is not applied, but Python "
+                f"revision(s) {', '.join(python_dropped)} built on it are; re-apply it with "
+                "goose or roll those revisions back first"
+            )
+        implied -= dropped
+
+    # Add goose revisions goose applied, while their parents are in place.
+    applied = set(implied)
+    for revision in graph.order:
+        node = graph.nodes[revision]
+        if (
+            revision in goose_done
+            and revision not in applied
+            and all(p in applied for p in (*node.parents, *node.dependencies))
+        ):
+            applied.add(revision)
+
+    # Goose revisions goose applied whose parents are not (allow-missing gaps)
+    # are applied in truth though Alembic cannot express it.
+    truly_applied = applied | goose_done
+    missing = tuple(
+        n.revision
+        for n in graph.goose_revisions()
+        if n.revision not in truly_applied and (n.goose_version or 0) < goose_current
+    )
+    pending = tuple(r for r in graph.order if r not in truly_applied)
+    return DatabaseView(
+        applied=frozenset(truly_applied),
+        alembic_heads=graph.heads_of(applied) + unknown_heads,
+        goose_current=goose_current,
+        missing=missing,
+        unknown_versions=unknown_versions,
+        unknown_heads=unknown_heads,
+        pending=pending,
+    )

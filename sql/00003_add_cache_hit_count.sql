@@ -1,0 +1,7 @@
+-- +goose Up
+-- Existing rows get the default 0.
+ALTER TABLE tokens ADD COLUMN cache_hit_count INTEGER NOT NULL DEFAULT 0;
+
+-- +goose Down
+-- DROP COLUMN needs SQLite >= 3.35; the column carries no index.
+ALTER TABLE tokens DROP COLUMN cache_hit_count;

@@ -1,0 +1,6 @@
+-- +goose Up
+-- Existing rows get the default 0.
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS cache_hit_count INTEGER NOT NULL DEFAULT 0;
+
+-- +goose Down
+ALTER TABLE tokens DROP COLUMN IF EXISTS cache_hit_count;
