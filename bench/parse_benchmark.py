@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             ("baseline: for line in text.splitlines()", size, lambda: iterate_splitlines(text)),
             ("baseline: for line in open(file)", size, lambda: iterate_file(path)),
             ("parse_sections(text)", size, lambda: parse_sections(text, env={})),
-            ("parse_sections(text), 1/4 size", small_size, lambda: parse_sections(small_text)),
+            (
+                "parse_sections(text), 1/4 size",
+                small_size,
+                lambda: parse_sections(small_text, env={}),
+            ),
             (
                 "read_text + parse_sections",
                 size,
@@ -141,10 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<42} {seconds:>8.3f} {rate / MB:>8.1f} {rate / baseline:>13.2f}x")
     print()
     print(f"{'peak memory (tracemalloc)':<42} {'MB':>8} {'x file':>8}")
-    print(f"{'parse_sections(text), text already read':<42} {parse_peak / MB:>8.1f} "
-          f"{parse_peak / size:>8.2f}")
-    print(f"{'read_text + parse_sections':<42} {end_to_end_peak / MB:>8.1f} "
-          f"{end_to_end_peak / size:>8.2f}")
+    print(
+        f"{'parse_sections(text), text already read':<42} {parse_peak / MB:>8.1f} "
+        f"{parse_peak / size:>8.2f}"
+    )
+    print(
+        f"{'read_text + parse_sections':<42} {end_to_end_peak / MB:>8.1f} "
+        f"{end_to_end_peak / size:>8.2f}"
+    )
     return 0
 
 

@@ -28,6 +28,8 @@ _BRACE_SPECIAL = re.compile(r"[$\\}]")
 # goose: a name starts with a letter (not "_" or a digit), then letters, digits or "_".
 _NAME = re.compile(r"[^\W\d_]\w*")
 _INT = re.compile(r"[+-]?[0-9]+")
+# "$" then ${NAME}, $NAME or nothing (the last marks a "$" the fast path cannot handle).
+_PLAIN = re.compile(r"\$(?:\{([^\W\d_]\w*)\}|([^\W\d_]\w*)|)")
 _LITERAL_DOLLAR_HINT = "write '$$' or '\\$' for a literal '$'"
 
 
@@ -48,6 +50,23 @@ def expand(line: str, env: Mapping[str, str]) -> str:
     if "$" not in line:
         # "\\" and "\x" are left as written, so without a "$" nothing can change.
         return line
+    if "\\" not in line:
+        # Common case, done by one regex pass: only $NAME and ${NAME}; any other "$" bails out.
+        def plain(match: re.Match[str]) -> str:
+            name = match[1] or match[2]
+            if name is None:
+                raise _NotPlain
+            return env.get(name, "")
+
+        try:
+            return _PLAIN.sub(plain, line)
+        except _NotPlain:
+            pass
+    return _expand_full(line, env)
+
+
+def _expand_full(line: str, env: Mapping[str, str]) -> str:
+    """The whole grammar (``expand`` without its fast path)."""
     expander = _Expander(line, env)
     try:
         out, _ = expander.expression(0, in_brace=False, evaluate=True)
@@ -57,6 +76,10 @@ def expand(line: str, env: Mapping[str, str]) -> str:
         # goose parses the whole line before evaluating: syntax errors take precedence.
         raise expander.pending
     return out
+
+
+class _NotPlain(Exception):
+    pass
 
 
 class _Expander:

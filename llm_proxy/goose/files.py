@@ -102,6 +102,10 @@ def discover(directory: str | Path) -> list[MigrationFile]:
         raise MigrationFileError(f"migrations directory not found: {root}") from None
     except NotADirectoryError:
         raise MigrationFileError(f"migrations path is not a directory: {root}") from None
+    except OSError as exc:
+        raise MigrationFileError(
+            f"cannot read migrations directory {root}: {exc.strerror or exc}"
+        ) from exc
 
     problems: list[str] = []
     by_version: dict[int, list[MigrationFile]] = {}

@@ -20,7 +20,6 @@ whichever direction is asked for.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -36,8 +35,6 @@ _WS = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-# The first word that starts with "--": the statement-end test ignores it and what follows.
-_COMMENT_WORD = re.compile("(?:^|(?<=[" + re.escape(_WS) + "]))--")
 
 # Lines are split in batches of about this many characters so that a huge file never has all of
 # its lines alive at once as separate objects.
@@ -53,6 +50,16 @@ _ANNOTATIONS = {
     "no transaction": _A_NO_TX,
     "envsub on": _A_ENV_ON,
     "envsub off": _A_ENV_OFF,
+}
+# Annotations as goose writes them skip the general (slower) validation.
+_CANONICAL = {
+    "-- +goose Up": _A_UP,
+    "-- +goose Down": _A_DOWN,
+    "-- +goose StatementBegin": _A_BEGIN,
+    "-- +goose StatementEnd": _A_END,
+    "-- +goose NO TRANSACTION": _A_NO_TX,
+    "-- +goose ENVSUB ON": _A_ENV_ON,
+    "-- +goose ENVSUB OFF": _A_ENV_OFF,
 }
 _KNOWN = "Up, Down, StatementBegin, StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF"
 
@@ -115,10 +122,9 @@ def parse_sections(
     return ParsedMigration(up, use_tx), ParsedMigration(down, use_tx)
 
 
-def _line_batches(text: str) -> Iterator[list[str]]:
-    """Lines as goose's scanner sees them: split on "\\n", one trailing "\\r" dropped."""
+def _line_batches(text: str, pos: int = 0) -> Iterator[list[str]]:
+    """Lines from ``pos`` on, split like goose's scanner: on LF, one trailing CR dropped."""
     size = len(text)
-    pos = 0
     while pos < size:
         cut = text.find("\n", pos + _BATCH_CHARS)
         if cut < 0:
@@ -127,19 +133,22 @@ def _line_batches(text: str) -> Iterator[list[str]]:
         else:
             chunk = text[pos : cut + 1]
             pos = cut + 1
-        if "\r" in chunk:
-            chunk = chunk.replace("\r\n", "\n")
-        lines = chunk.split("\n")
-        if chunk.endswith("\n"):
-            lines.pop()
+        if "\r" not in chunk:
+            lines = chunk.split("\n")
+        else:
+            newlines = chunk.count("\n")
+            lines = chunk.split("\r\n") if chunk.count("\r") == newlines else []
+            if len(lines) != newlines + 1:
+                # Not pure CRLF: lone CRs stay in their line, as with goose.
+                lines = chunk.replace("\r\n", "\n").split("\n")
+        if not lines[-1]:
+            lines.pop()  # the chunk ended with a newline
         elif lines[-1].endswith("\r"):
-            lines[-1] = lines[-1][:-1]
+            lines[-1] = lines[-1][:-1]  # goose drops a final CR even without a newline
         yield lines
 
 
 def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[str], bool]:
-    if text.startswith(BOM):
-        text = text[1:]
     ws = _WS
     up: list[str] = []
     down: list[str] = []
@@ -155,7 +164,8 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
     up_line = down_line = block_line = 0
     empty_block_end = 0  # line of a StatementEnd that closed a block holding no SQL
 
-    for lines in _line_batches(text):
+    # Skipping the BOM by offset avoids copying a possibly huge text.
+    for lines in _line_batches(text, 1 if text.startswith(BOM) else 0):
         for line in lines:
             lineno += 1
             dash = "--" in line
@@ -164,7 +174,9 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
                     if not buf:
                         continue  # comment before a statement: dropped, as goose does
                 else:
-                    kind = _annotation(line, lineno)
+                    kind = _CANONICAL.get(line)
+                    if kind is None:
+                        kind = _annotation(line, lineno)
                     if kind == _A_UP:
                         if section != _START:
                             raise GooseParseError(
@@ -264,12 +276,7 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
             if in_block:
                 keep(line)
                 continue
-            if dash:
-                found = _COMMENT_WORD.search(line)
-                ends = (line[: found.start()] if found else line).rstrip(ws).endswith(";")
-            else:
-                ends = line.rstrip(ws).endswith(";")
-            if not ends:
+            if not (_ends_before_comment(line) if dash else line.rstrip(ws).endswith(";")):
                 keep(line)
             elif buf:
                 keep(line)
@@ -288,6 +295,18 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
     if buf:
         _check_finished(buf, buf_start, "the end of the file")
     return up, down, use_tx
+
+
+def _ends_before_comment(line: str) -> bool:
+    """goose's end test: the last word before the first word starting with "--" ends with ";"."""
+    start = 0
+    while True:
+        found = line.find("--", start)
+        if found < 0:
+            return line.rstrip(_WS).endswith(";")
+        if found == 0 or line[found - 1] in _WS:
+            return line[:found].rstrip(_WS).endswith(";")
+        start = found + 1
 
 
 def _annotation(line: str, lineno: int) -> int:

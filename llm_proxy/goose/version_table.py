@@ -45,10 +45,21 @@ _CREATE = {
 _TRUE = {"sqlite": "1", "postgresql": "true", "mysql": "true"}
 
 
-def _qualified(dialect: str, schema: str | None) -> str:
+def quote_schema(schema: str) -> str:
+    """A PostgreSQL schema name as a quoted identifier (case and punctuation kept)."""
+    return '"' + schema.replace('"', '""') + '"'
+
+
+def qualified(dialect: str, schema: str | None, table: str = TABLE) -> str:
+    """`table`, schema-qualified on PostgreSQL when a schema is configured. goose
+    itself, given `-table schema.goose_db_version` or that search_path, finds it there."""
     if schema and dialect == "postgresql":
-        return f'"{schema}".{TABLE}'
-    return TABLE
+        return f"{quote_schema(schema)}.{table}"
+    return table
+
+
+def _qualified(dialect: str, schema: str | None) -> str:
+    return qualified(dialect, schema)
 
 
 def create_sql(dialect: str, schema: str | None = None) -> str:

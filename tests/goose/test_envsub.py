@@ -5,8 +5,10 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from llm_proxy.goose.envsub import EnvsubError, expand
+from llm_proxy.goose.envsub import EnvsubError, _expand_full, expand
 
 ENV = {"NAME": "alice", "EMPTY": "", "SCHEMA": "tenant", "DOLLAR": "$X", "ÉTÉ": "summer"}
 
@@ -149,3 +151,18 @@ def test_error_pickles() -> None:
 def test_long_line_is_linear() -> None:
     line = "$NAME," * 200_000
     assert expand(line, ENV) == "alice," * 200_000
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="$${}\\AB_1:-? x", max_size=24))
+def test_fast_path_agrees_with_full_grammar(line: str) -> None:
+    env = {"A": "a", "B": ""}
+    try:
+        expected: str | tuple[str, str | None] = _expand_full(line, env)
+    except EnvsubError as err:
+        expected = (str(err), err.variable)
+    try:
+        actual: str | tuple[str, str | None] = expand(line, env)
+    except EnvsubError as err:
+        actual = (str(err), err.variable)
+    assert actual == expected

@@ -143,7 +143,9 @@ def test_bad_names_are_each_reported_on_their_own_line(tmp_path: Path) -> None:
     lines = str(info.value).split("\n")
     assert len(lines) == 4
     assert list(info.value.problems) == lines
-    assert any(str(tmp_path / "00000_zero.sql") in line and "greater than 0" in line for line in lines)
+    assert any(
+        str(tmp_path / "00000_zero.sql") in line and "greater than 0" in line for line in lines
+    )
     assert any("abc_alpha.sql" in line and "'abc'" in line for line in lines)
     assert any("00001.sql" in line and "no '_'" in line for line in lines)
     assert any("duplicate migration version 3" in line for line in lines)
@@ -247,9 +249,7 @@ def test_fix_plan_edge_cases() -> None:
     assert fix_plan([mf("00001"), mf("00002")]) == []
     assert [new for _, new in fix_plan([mf("20240102150405", "only")])] == ["00001_only.sql"]
     # The rest of the name, even an empty description, is kept as written.
-    odd = MigrationFile(
-        20240102150405, "20240102150405", "", Path("20240102150405_.sql")
-    )
+    odd = MigrationFile(20240102150405, "20240102150405", "", Path("20240102150405_.sql"))
     assert fix_plan([mf("7"), odd]) == [(odd, "8_.sql")]
 
 

@@ -158,6 +158,7 @@ def test_statements_across_batch_boundaries(monkeypatch: pytest.MonkeyPatch) -> 
     up, down = parse_sections(text)
     assert up.statements == [f"INSERT INTO t VALUES ({i},\n  'v{i}');" for i in range(50)]
     assert down.statements == ["DELETE FROM t;"]
+    assert parse_sections("\ufeff" + text) == (up, down)
     with pytest.raises(GooseParseError) as info:
         parse(text + "\r\n-- +goose Up\r\n")
     assert info.value.line == 1 + 2 * 50 + 3

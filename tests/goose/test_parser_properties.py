@@ -25,7 +25,7 @@ WORDS = st.sampled_from(
         "BEGIN;",
         "END;",
         "'--'",
-        "\"col\"",
+        '"col"',
         "a-b",
         "é",
         "1;2",
@@ -116,7 +116,9 @@ def without_comment_lines(statement: str) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(migration())
-def test_generated_files_round_trip(case: tuple[str, list[Statement], list[Statement], bool]) -> None:
+def test_generated_files_round_trip(
+    case: tuple[str, list[Statement], list[Statement], bool],
+) -> None:
     text, up, down, use_tx = case
     parsed_up, parsed_down = parse_sections(text, env={})
     assert [without_comment_lines(s) for s in parsed_up.statements] == [
@@ -147,7 +149,9 @@ def test_statement_text_is_exact(case: tuple[str, list[Statement], list[Statemen
 
 @settings(max_examples=200, deadline=None)
 @given(migration())
-def test_parse_matches_parse_sections(case: tuple[str, list[Statement], list[Statement], bool]) -> None:
+def test_parse_matches_parse_sections(
+    case: tuple[str, list[Statement], list[Statement], bool],
+) -> None:
     text = case[0]
     up, down = parse_sections(text, env={})
     assert parse(text, "up", env={}) == up
