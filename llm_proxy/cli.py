@@ -112,60 +112,141 @@ def migrate() -> None:
     """Apply, roll back and inspect database migrations (goose files + Alembic revisions)."""
 
 
-@migrate.command()
-@database_options
-@click.option(
-    "--allow-missing",
-    is_flag=True,
-    help="Apply migrations older than the current version that were never applied.",
-)
-@handle_errors
-def up(settings: llm_config.Settings, allow_missing: bool) -> None:
-    """Apply all pending migrations."""
+def _up_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option(
+                "--allow-missing",
+                is_flag=True,
+                help="Also apply migrations older than the current version that never ran.",
+            ),
+            click.option(
+                "--ignore-checksums",
+                is_flag=True,
+                help="Run even if an applied file changed since it was applied.",
+            ),
+            click.option("--dry-run", is_flag=True, help="List what would run; change nothing."),
+            click.option(
+                "--sql",
+                "offline_sql",
+                is_flag=True,
+                help="Print the SQL script instead of running it (no connection).",
+            ),
+            click.option(
+                "--from",
+                "start",
+                metavar="VERSION",
+                help="With --sql: the version the database is at (default: empty).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _run_up(settings: llm_config.Settings, to: str | None, **flags: Any) -> None:
     from .migrate import commands
 
-    result = commands.up(settings, allow_missing=allow_missing, report=reporter)
+    if flags["offline_sql"]:
+        click.echo(
+            commands.sql_script(settings, direction="up", start=flags["start"], end=to), nl=False
+        )
+        return
+    result = commands.up(
+        settings,
+        to=to,
+        allow_missing=flags["allow_missing"],
+        ignore_checksums=flags["ignore_checksums"],
+        dry_run=flags["dry_run"],
+        report=reporter,
+    )
+    if flags["dry_run"]:
+        for name in result.planned:
+            click.echo(f"would apply {name}")
+        if not result.planned:
+            click.echo(f"goose: no migrations to run. current version: {result.version}")
+        return
     if not result.applied:
         click.echo(f"goose: no migrations to run. current version: {result.version}")
     click.echo("Migrations applied successfully")
+
+
+@migrate.command()
+@database_options
+@_up_options
+@handle_errors
+def up(settings: llm_config.Settings, **flags: Any) -> None:
+    """Apply all pending migrations."""
+    _run_up(settings, None, **flags)
 
 
 @migrate.command("up-to")
 @database_options
 @click.argument("version")
-@click.option("--allow-missing", is_flag=True, help="Apply missing older migrations too.")
+@_up_options
 @handle_errors
-def up_to(settings: llm_config.Settings, version: str, allow_missing: bool) -> None:
+def up_to(settings: llm_config.Settings, version: str, **flags: Any) -> None:
     """Apply pending migrations up to and including VERSION."""
-    from .migrate import commands
+    _run_up(settings, version, **flags)
 
-    result = commands.up(settings, to=version, allow_missing=allow_missing, report=reporter)
-    if not result.applied:
-        click.echo(f"goose: no migrations to run. current version: {result.version}")
-    click.echo("Migrations applied successfully")
+
+def _down_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--from",
+        "start",
+        metavar="VERSION",
+        help="With --sql: the version the database is at (default: the head).",
+    )(func)
+    func = click.option(
+        "--sql",
+        "offline_sql",
+        is_flag=True,
+        help="Print the SQL script instead of running it (no connection).",
+    )(func)
+    return click.option("--dry-run", is_flag=True, help="List what would be rolled back.")(func)
 
 
 @migrate.command()
 @database_options
+@_down_options
 @handle_errors
-def down(settings: llm_config.Settings) -> None:
+def down(
+    settings: llm_config.Settings, dry_run: bool, offline_sql: bool, start: str | None
+) -> None:
     """Roll back the most recently applied migration."""
     from .migrate import commands
 
-    commands.down(settings, report=reporter)
-    click.echo("Migration rolled back successfully")
+    if offline_sql:
+        click.echo(commands.sql_script(settings, direction="down", start=start), nl=False)
+        return
+    commands.down(settings, dry_run=dry_run, report=reporter)
+    if not dry_run:
+        click.echo("Migration rolled back successfully")
 
 
 @migrate.command("down-to")
 @database_options
 @click.argument("version")
+@_down_options
 @handle_errors
-def down_to(settings: llm_config.Settings, version: str) -> None:
+def down_to(
+    settings: llm_config.Settings,
+    version: str,
+    dry_run: bool,
+    offline_sql: bool,
+    start: str | None,
+) -> None:
     """Roll back migrations newer than VERSION (0 rolls back everything)."""
     from .migrate import commands
 
-    commands.down_to(settings, version, report=reporter)
-    click.echo("Migration rolled back successfully")
+    if offline_sql:
+        click.echo(
+            commands.sql_script(settings, direction="down", start=start, end=version), nl=False
+        )
+        return
+    commands.down_to(settings, version, dry_run=dry_run, report=reporter)
+    if not dry_run:
+        click.echo("Migration rolled back successfully")
 
 
 @migrate.command()
@@ -192,23 +273,49 @@ def reset(settings: llm_config.Settings) -> None:
 
 @migrate.command()
 @database_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def status(settings: llm_config.Settings) -> None:
+def status(settings: llm_config.Settings, as_json: bool) -> None:
     """Show every migration and whether it is applied."""
     from .migrate import commands
 
-    for line in commands.format_status(commands.status(settings)):
+    report = commands.status(settings)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(commands.status_json(report, settings), indent=2))
+        return
+    for line in commands.format_status(report):
         click.echo(line)
 
 
 @migrate.command()
 @database_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def version(settings: llm_config.Settings) -> None:
+def version(settings: llm_config.Settings, as_json: bool) -> None:
     """Print the current migration version."""
     from .migrate import commands
 
-    click.echo(f"Current migration version: {commands.version(settings)}")
+    current = commands.version(settings)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"format": 1, "current_version": current}))
+        return
+    click.echo(f"Current migration version: {current}")
+
+
+@migrate.command()
+@database_options
+@handle_errors
+def repair(settings: llm_config.Settings) -> None:
+    """Re-record checksums of applied files after a deliberate edit."""
+    from .migrate import commands
+
+    changed = commands.repair(settings, report=reporter)
+    if not changed:
+        click.echo("checksums match: nothing to repair")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from llm_proxy import config as llm_config
 from llm_proxy.goose import version_table
 
-from . import shim
+from . import journal, shim
 from .loader import SCHEMA_OPTION, SKIPPED_OPTION, all_scripts, goose_file_of
 from .lock import migration_lock
 
@@ -81,8 +82,16 @@ def _run_offline(context: Any, settings: llm_config.Settings, target_metadata: A
         url=settings.url,
         literal_binds=True,
         transaction_per_migration=True,
+        # The script is for a person to run; wrap each migration in BEGIN/COMMIT
+        # on SQLite too (our online runs do the same), as goose would.
+        transactional_ddl=True,
         **_common_options(settings, target_metadata),
     )
+    if context.get_starting_revision_argument() in (None, "base") and context.is_offline_mode():
+        # Starting from an empty database: goose's table comes first, as goose creates it.
+        output = context.get_context().impl.static_output
+        output(version_table.create_sql(settings.dialect, settings.schema) + ";\n")
+        output(version_table.insert_sql(settings.dialect, 0, settings.schema) + ";\n")
     with context.begin_transaction():
         context.run_migrations()
 
@@ -136,9 +145,13 @@ def reconcile(connection: Any, migration_context: Any, settings: llm_config.Sett
 
     dialect = settings.dialect
     shim.ensure_goose_table(execute, dialect, settings.schema)
+    journal.ensure(execute, dialect, settings.schema)
     script = migration_context.script
-    graph = shim.graph_from_scripts(all_scripts(script))
+    scripts = all_scripts(script)
+    graph = shim.graph_from_scripts(scripts)
     view, current_heads = shim.database_view(execute, dialect, graph, settings.schema)
+    paths = {s.revision: Path(s.path) for s in scripts}
+    journal.adopt(execute, dialect, sorted(view.applied), paths, settings.schema)
     if tuple(sorted(view.alembic_heads)) == current_heads:
         return
     migration_context._ensure_version_table()
@@ -163,9 +176,23 @@ class _StepTimer:
         elapsed_ms = (now - self.last) * 1000.0
         self.last = now
         revision = step.up_revision_id
+        script = ctx.script.get_revision(revision) if ctx.script else None
+        _journal_step(ctx, script, is_upgrade=step.is_upgrade)
         if self.reporter is None or revision in ctx.opts.get(SKIPPED_OPTION, ()):
             return
-        script = ctx.script.get_revision(revision) if ctx.script else None
         goose_file = goose_file_of(script)
         name = goose_file.name if goose_file else os.path.basename(getattr(script, "path", ""))
         self.reporter(f"OK   {name or revision} ({elapsed_ms:.1f}ms)")
+
+
+def _journal_step(ctx: Any, script: Any, *, is_upgrade: bool) -> None:
+    """Record (or forget) the revision's checksum inside the step's transaction."""
+    if script is None or ctx.as_sql:
+        return
+    dialect = ctx.dialect.name
+    schema = ctx.opts.get(SCHEMA_OPTION)
+    connection = ctx.connection
+    connection.exec_driver_sql(journal.forget_sql(dialect, script.revision, schema))
+    if is_upgrade:
+        checksum = journal.file_checksum(script.path)
+        connection.exec_driver_sql(journal.record_sql(dialect, script.revision, checksum, schema))
