@@ -77,13 +77,16 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         lock_timeout: str | None,
         **kwargs: Any,
     ) -> Any:
-        settings = llm_config.resolve(
-            db=db,
-            database_url=database_url,
-            migrations_dir=migrations_dir,
-            schema=schema,
-            lock_timeout=lock_timeout,
-        )
+        try:
+            settings = llm_config.resolve(
+                db=db,
+                database_url=database_url,
+                migrations_dir=migrations_dir,
+                schema=schema,
+                lock_timeout=lock_timeout,
+            )
+        except llm_config.ConfigError as exc:
+            _fail(str(exc))
         return func(settings, **kwargs)
 
     return wrapper
@@ -317,6 +320,11 @@ def repair(settings: llm_config.Settings) -> None:
     if not changed:
         click.echo("checksums match: nothing to repair")
 
+
+from .app_cli import server_command, setup_command  # noqa: E402
+
+main.add_command(setup_command, "setup")
+main.add_command(server_command, "server")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -6,6 +6,7 @@ from __future__ import annotations
 # module (SQLAlchemy, Alembic) just to catch their errors.
 _USER_ERROR_NAMES = {
     "ConfigError",
+    "DatabaseNewerThanCode",
     "DatabaseUnavailable",
     "LockTimeout",
     "MigrateError",

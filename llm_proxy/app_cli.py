@@ -1,0 +1,118 @@
+"""`llm-proxy setup` and `llm-proxy server`: the two places migrations run by themselves.
+
+Registered on the main group at the end of cli.py; heavy imports stay inside
+the commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import click
+
+from . import config as llm_config
+from .cli import database_options, handle_errors, reporter
+from .errors import user_message
+
+
+def _reason(exc: Exception) -> str:
+    from .database import DatabaseNewerThanCode
+
+    # errors.user_message does not list this class (yet); its message is for users.
+    message = str(exc) if isinstance(exc, DatabaseNewerThanCode) else user_message(exc)
+    if message is None:
+        detail = str(exc).strip().splitlines()
+        message = f"{type(exc).__name__}: {detail[0] if detail else ''}"
+    return message
+
+
+def _prepare(settings: llm_config.Settings) -> None:
+    """Create the SQLite file (owner-only) or check the server answers."""
+    from . import database, drivers
+
+    if settings.dialect == "sqlite" and settings.sqlite_path is not None:
+        created = database.ensure_sqlite_file(settings.sqlite_path)
+        drivers.connect(settings).close()  # fails clearly on a file that is not SQLite
+        verb = "Created" if created else "Using existing"
+        click.echo(f"{verb} SQLite database {settings.sqlite_path}")
+    elif settings.dialect != "sqlite":
+        drivers.connect(settings).close()
+        kind = "PostgreSQL" if settings.dialect == "postgresql" else "MySQL"
+        click.echo(f"Connected to {kind} at {drivers.describe_server(settings)}")
+
+
+@click.command()
+@database_options
+@handle_errors
+def setup_command(settings: llm_config.Settings) -> None:
+    """Create the database if needed and apply pending migrations.
+
+    A migration failure is a warning: setup finishes and exits 0, and
+    `llm-proxy migrate up` can be run later.
+    """
+    from . import database
+
+    _prepare(settings)
+    try:
+        result = database.migrate(settings, report=reporter)
+    except Exception as exc:
+        if os.environ.get("LLM_PROXY_DEBUG"):
+            raise
+        click.echo(f"Warning: Failed to run migrations during setup: {_reason(exc)}", err=True)
+        click.echo("You can run migrations manually later with: llm-proxy migrate up", err=True)
+        return
+    if not result.applied:
+        click.echo(f"goose: no migrations to run. current version: {result.version}")
+    click.echo("Database migrations applied successfully")
+
+
+def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, int]:
+    from .server import parse_addr
+
+    try:
+        return parse_addr(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@database_options
+@click.option(
+    "--addr",
+    default="127.0.0.1:8080",
+    show_default=True,
+    metavar="HOST:PORT",
+    callback=_check_addr,
+    help="Where to serve /healthz and /readyz (port 0 picks a free port).",
+)
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="Do not apply pending migrations at start [env LLM_PROXY_AUTO_MIGRATE=false].",
+)
+@handle_errors
+def server_command(settings: llm_config.Settings, addr: tuple[str, int], no_migrate: bool) -> None:
+    """Open the database (migrating it unless told not to) and serve health checks.
+
+    Stops cleanly on SIGTERM or SIGINT.
+    """
+    from . import database
+    from . import server as http
+
+    if no_migrate:
+        settings = dataclasses.replace(settings, auto_migrate=False)
+    if not settings.auto_migrate:
+        click.echo("Automatic migrations are off; /readyz reports any pending migration")
+    try:
+        engine = database.open(settings, report=reporter)
+    except database.DatabaseNewerThanCode as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        httpd = http.make_server(*addr, http.Readiness(settings))
+        http.serve_until_signalled(
+            httpd, lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}")
+        )
+    finally:
+        engine.dispose()
+    click.echo("llm-proxy stopped")
