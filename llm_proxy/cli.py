@@ -326,5 +326,9 @@ from .app_cli import server_command, setup_command  # noqa: E402
 main.add_command(setup_command, "setup")
 main.add_command(server_command, "server")
 
+from .validate_cli import validate_command  # noqa: E402
+
+migrate.add_command(validate_command, "validate")
+
 if __name__ == "__main__":  # pragma: no cover
     main()
