@@ -330,5 +330,10 @@ from .validate_cli import validate_command  # noqa: E402
 
 migrate.add_command(validate_command, "validate")
 
+from .authoring_cli import create_command, fix_command  # noqa: E402
+
+migrate.add_command(create_command, "create")
+migrate.add_command(fix_command, "fix")
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -7,11 +7,12 @@ SQLAlchemy and Alembic are needed at all.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_SQLITE_PATH = "data/llm-proxy.db"
 DEFAULT_LOCK_TIMEOUT = 300.0
@@ -27,10 +28,12 @@ DIALECT_ALIASES = {
     "mariadb": "mysql",
 }
 
-# Which DBAPI each dialect uses: psycopg 3 and PyMySQL, both maintained.
-_DRIVER_SCHEMES = {
-    "postgresql": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
+# Which DBAPI each dialect uses: psycopg 3 and PyMySQL, both maintained. The
+# plain-driver fast path and the lock use these same libraries, so a URL may
+# name them but no other driver.
+_DRIVERS = {
+    "postgresql": "psycopg",
+    "mysql": "pymysql",
 }
 
 
@@ -66,6 +69,8 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable database URL>"
+    if "@" in url.partition("://")[2][len(parts.netloc) :]:
+        return f"{parts.scheme}://***"  # an unencoded '/' or '?' in the password
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
@@ -74,10 +79,18 @@ def redact_url(url: str) -> str:
 
 
 def normalize_url(url: str) -> tuple[str, str]:
-    """Accept goose/libpq style and SQLAlchemy URLs; return (sqlalchemy_url, dialect)."""
+    """Accept goose/libpq style and SQLAlchemy URLs; return (sqlalchemy_url, dialect).
+
+    postgres:// and postgresql:// become postgresql+psycopg://, mysql:// and
+    mariadb:// become mysql+pymysql:// (SQLAlchemy's mysql dialect, which is
+    also what the version-table SQL is keyed on).
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ConfigError(f"database URL has no scheme: {redact_url(url)}")
+        # Not quoted: without a scheme nothing tells which part is the password.
+        raise ConfigError(
+            "database URL has no scheme: expected postgres://, mysql:// or sqlite:///"
+        )
     base, _, driver = scheme.lower().partition("+")
     dialect = DIALECT_ALIASES.get(base)
     if dialect is None:
@@ -86,9 +99,63 @@ def normalize_url(url: str) -> tuple[str, str]:
         )
     if dialect == "sqlite":
         return f"sqlite://{rest}" if not driver else url, dialect
-    if driver and base != "postgres":
-        return f"{base}+{driver}://{rest}", dialect
-    return f"{_DRIVER_SCHEMES[dialect]}://{rest}", dialect
+    expected = _DRIVERS[dialect]
+    if driver and driver != expected:
+        raise ConfigError(
+            f"unsupported {dialect} driver {driver!r} in the database URL: "
+            f"llm-proxy connects through {expected} ({dialect}+{expected}://...)"
+        )
+    return _canonical_url(f"{dialect}+{expected}://{rest}"), dialect
+
+
+def _canonical_url(url: str) -> str:
+    """The server URL with user and password percent-encoded.
+
+    Users paste passwords containing '@', ':' or '/' unencoded; Python's URL
+    parser splits at the last '@', libpq and SQLAlchemy at the first, so the
+    same URL would mean different hosts to different layers and an error could
+    echo part of the password as a host name. Encoding once makes all agree.
+    """
+    # The messages below never quote the URL: any piece of it may be password.
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ConfigError("malformed database URL (check the host part)") from None
+    if "@" in url.partition("://")[2][len(parts.netloc) :]:
+        # A '/', '?' or '#' in the password ended the host part early.
+        raise ConfigError(
+            "malformed database URL: percent-encode '/', '?', '#' and '@' in the user "
+            "name and password (as %2F, %3F, %23, %40)"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ConfigError("malformed database URL: the port is not a number") from None
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    netloc = quote(unquote(user), safe="")
+    if colon:
+        netloc += ":" + quote(unquote(password), safe="")
+    return urlunsplit(parts._replace(netloc=f"{netloc}@{hostport}"))
+
+
+def _pop_query_param(url: str, name: str) -> tuple[str, str | None]:
+    """The URL without query parameter `name`, and that parameter's last value."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url, None
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    values = [v for k, v in pairs if k == name]
+    if not values:
+        return url, None
+    kept = urlencode([(k, v) for k, v in pairs if k != name])
+    return urlunsplit(parts._replace(query=kept)), values[-1]
+
+
+def _url_database(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
 
 
 def sqlite_url(path: Path) -> str:
@@ -133,6 +200,8 @@ def _parse_timeout(value: str | float) -> float:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"lock timeout must be a number of seconds, not {value!r}") from None
+    if math.isnan(seconds):  # every deadline comparison would be false: no timeout at all
+        raise ConfigError(f"lock timeout must be a number of seconds, not {value!r}")
     if seconds < 0:
         raise ConfigError("lock timeout cannot be negative")
     return seconds
@@ -152,6 +221,13 @@ def resolve(
     """Build Settings from explicit values (flags), then the environment, then defaults."""
     env = os.environ if env is None else env
 
+    # An empty flag is a mistake (an unset shell variable), never "use the default".
+    if db == "":
+        raise ConfigError("--db is empty: give the SQLite database file")
+    if migrations_dir == "":
+        raise ConfigError("--migrations-dir is empty: give the goose migrations directory")
+    if db is not None and database_url:
+        raise ConfigError("--db and --database-url cannot be used together: choose one database")
     url = database_url or env.get("DATABASE_URL") or None
     driver_name = driver or env.get("DB_DRIVER") or None
     wanted_dialect = None
@@ -160,6 +236,15 @@ def resolve(
         if wanted_dialect is None:
             raise ConfigError(f"DB_DRIVER must be sqlite, postgres or mysql, not {driver_name!r}")
 
+    if wanted_dialect == "sqlite" and database_url:
+        # DB_DRIVER=sqlite ignores DATABASE_URL from the environment (as the Go
+        # llm-proxy did), but an explicit --database-url to a server contradicts it.
+        explicit_url, explicit_dialect = normalize_url(database_url)
+        if explicit_dialect != "sqlite":
+            raise ConfigError(
+                f"DB_DRIVER={driver_name} does not match the database URL "
+                f"{redact_url(explicit_url)}"
+            )
     # An explicit --db means SQLite even when DATABASE_URL is set in the environment.
     if db is not None or url is None or wanted_dialect == "sqlite":
         if wanted_dialect not in (None, "sqlite") and db is None:
@@ -198,6 +283,10 @@ def resolve(
     schema_name = schema or env.get("LLM_PROXY_DB_SCHEMA") or None
     if schema_name and dialect != "postgresql":
         raise ConfigError("--schema is supported on PostgreSQL only")
+    if dialect == "postgresql":
+        sa_url, schema_name = _schema_from_url(sa_url, schema_name)
+    if dialect == "mysql" and not _url_database(sa_url):
+        raise ConfigError(f"the MySQL database URL names no database: {redact_url(sa_url)}")
 
     return Settings(
         dialect=dialect,
@@ -213,6 +302,24 @@ def resolve(
         alembic_ini=ini,
         migrations_dir_source=source,
     )
+
+
+def _schema_from_url(url: str, schema: str | None) -> tuple[str, str | None]:
+    """pgx-style `?search_path=NAME` (as goose users write it) means --schema NAME.
+    libpq rejects the parameter, so it is taken out of the URL either way."""
+    url, search_path = _pop_query_param(url, "search_path")
+    if search_path is None:
+        return url, schema
+    wanted = search_path.strip()
+    if not wanted or "," in wanted:
+        raise ConfigError(
+            f"search_path in the database URL must name one schema, not {search_path!r}"
+        )
+    if schema and schema != wanted:
+        raise ConfigError(
+            f"--schema {schema} and search_path={wanted} in the database URL disagree"
+        )
+    return url, wanted
 
 
 def _find_project_ini(env: Mapping[str, str]) -> Path | None:

@@ -24,9 +24,16 @@ def _server_parts(url: str) -> dict[str, Any]:
         "port": parts.port,
         "user": unquote(parts.username) if parts.username else None,
         "password": unquote(parts.password) if parts.password else None,
-        "database": parts.path.lstrip("/") or None,
+        "database": unquote(parts.path.lstrip("/")) or None,
         "query": {k: v[-1] for k, v in parse_qs(parts.query).items()},
     }
+
+
+def database_name(settings: Settings) -> str | None:
+    """The server-side database the URL names (None for SQLite or when absent)."""
+    if settings.dialect == "sqlite":
+        return None
+    return _server_parts(settings.url)["database"]
 
 
 def describe_server(settings: Settings) -> str:
@@ -72,21 +79,39 @@ def _connect_sqlite(settings: Settings, *, create: bool) -> Any:
     return connection
 
 
+def quote_identifier(name: str) -> str:
+    """A PostgreSQL identifier, quoted so that case and punctuation survive."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def postgres_options(settings: Settings) -> str | None:
+    """libpq `options` for a connection: the URL's own, plus `-c search_path=...`
+    for --schema. Set at connect time, the search_path holds for every
+    transaction and cannot be undone by a rollback, as a SET could be."""
+    existing = _server_parts(settings.url)["query"].get("options")
+    if not settings.schema:
+        return None
+    # In `options`, a space separates arguments unless escaped with a backslash.
+    value = quote_identifier(settings.schema).replace("\\", "\\\\").replace(" ", "\\ ")
+    search_path = f"-c search_path={value}"
+    return f"{existing} {search_path}" if existing else search_path
+
+
 def _connect_postgres(settings: Settings, *, autocommit: bool) -> Any:
     import psycopg
 
     conninfo = "postgresql://" + settings.url.split("://", 1)[1]
+    extra: dict[str, Any] = {}
+    options = postgres_options(settings)
+    if options:
+        extra["options"] = options
     try:
-        connection = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10)
+        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=10, **extra)
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe_server(settings)}: "
             f"{_redact(_reason(exc), settings)}"
         ) from None
-    if settings.schema:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('search_path', %s, false)", (f'"{settings.schema}"',))
-    return connection
 
 
 def _connect_mysql(settings: Settings, *, autocommit: bool) -> Any:

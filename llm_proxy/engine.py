@@ -44,11 +44,11 @@ def create_engine(settings: Settings) -> Engine:
 
         return engine
 
-    connect_args: dict[str, Any] = {}
+    from .drivers import postgres_options
+
+    connect_args: dict[str, Any] = {"connect_timeout": 10}
     if settings.dialect == "postgresql":
-        connect_args["connect_timeout"] = 10
-        if settings.schema:
-            connect_args["options"] = f"-csearch_path={settings.schema}"
-    else:
-        connect_args["connect_timeout"] = 10
+        options = postgres_options(settings)
+        if options:
+            connect_args["options"] = options
     return sqlalchemy.create_engine(settings.url, poolclass=NullPool, connect_args=connect_args)

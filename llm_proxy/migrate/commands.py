@@ -551,6 +551,8 @@ def format_status(report: Status) -> list[str]:
         ]
         suffix = f" ({', '.join(notes)})" if notes else ""
         lines.append(f"    {when:<24} -- {row.name}{suffix}")
+    if len(report.heads) > 1:  # a true branch: `up` applies every head
+        lines.append(f"note: {len(report.heads)} heads: {', '.join(report.heads)}")
     return lines
 
 

@@ -18,7 +18,13 @@ from llm_proxy import config as llm_config
 from llm_proxy.goose import version_table
 
 from . import journal, shim
-from .loader import SCHEMA_OPTION, SKIPPED_OPTION, all_scripts, goose_file_of
+from .loader import (
+    GOOSE_APPLIED_OPTION,
+    SCHEMA_OPTION,
+    SKIPPED_OPTION,
+    all_scripts,
+    goose_file_of,
+)
 from .lock import migration_lock
 
 SETTINGS_KEY = "llm_proxy_settings"
@@ -45,7 +51,10 @@ def settings_for(alembic_config: Any) -> llm_config.Settings:
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    return not (type_ == "table" and name in BOOKKEEPING_TABLES)
+    # llm_proxy_*: our own bookkeeping tables, whoever adds them.
+    return not (
+        type_ == "table" and (name in BOOKKEEPING_TABLES or str(name).startswith("llm_proxy_"))
+    )
 
 
 def run(target_metadata: Any = None) -> None:
@@ -101,16 +110,45 @@ def _run_online(context: Any, settings: llm_config.Settings, target_metadata: An
 
     reporter: Callable[[str], None] | None = context.config.attributes.get(REPORTER_KEY)
     given = context.config.attributes.get(CONNECTION_KEY)
-    with migration_lock(settings, on_wait=reporter):
-        if given is not None:
-            _migrate(context, settings, given, target_metadata, reporter)
-        else:
-            engine = create_engine(settings)
-            try:
-                with engine.connect() as connection:
-                    _migrate(context, settings, connection, target_metadata, reporter)
-            finally:
-                engine.dispose()
+    if given is not None or settings.dialect == "sqlite":
+        # SQLite: lock first, so that waiting creates no database file.
+        with migration_lock(settings, on_wait=reporter):
+            if given is not None:
+                _migrate(context, settings, given, target_metadata, reporter)
+            else:
+                engine = create_engine(settings)
+                try:
+                    with engine.connect() as connection:
+                        _migrate(context, settings, connection, target_metadata, reporter)
+                finally:
+                    engine.dispose()
+        return
+    # PostgreSQL/MySQL: the lock lives on the migration session itself, so a killed
+    # migrator's statement still running on the server keeps the next one waiting.
+    engine = create_engine(settings)
+    try:
+        with (
+            engine.connect() as connection,
+            migration_lock(settings, on_wait=reporter, session=_session_query(connection)),
+        ):
+            _migrate(context, settings, connection, target_metadata, reporter)
+    finally:
+        engine.dispose()
+
+
+def _session_query(connection: Any) -> Callable[[str], Any]:
+    """Run one lock statement on the SQLAlchemy connection and end its implicit
+    transaction, so that Alembic later finds no transaction open."""
+
+    def query(sql: str) -> Any:
+        if connection.in_transaction():
+            # Only at release, after a failed migration: nothing in it is wanted.
+            connection.rollback()
+        value = connection.exec_driver_sql(sql).scalar()
+        connection.commit()
+        return value
+
+    return query
 
 
 def _migrate(
@@ -128,11 +166,48 @@ def _migrate(
         **_common_options(settings, target_metadata),
     )
     migration_context = context.get_context()
-    with connection.begin():
-        reconcile(connection, migration_context, settings)
-    timer.start()
-    with context.begin_transaction():
-        context.run_migrations()
+    from sqlalchemy import event
+
+    # "OK <file>" is printed once its transaction has committed, never before:
+    # SQLAlchemy's commit event fires before the COMMIT runs, so a line waits for
+    # the next transaction to begin, or for the end of the run.
+    event.listen(connection, "begin", timer.flush)
+    event.listen(connection, "rollback", timer.discard)
+    try:
+        with connection.begin():
+            reconcile(connection, migration_context, settings)
+        timer.start()
+        with context.begin_transaction():
+            context.run_migrations()
+        timer.flush()
+    except Exception as exc:
+        raise _user_facing(exc, settings) from exc
+    finally:
+        event.remove(connection, "begin", timer.flush)
+        event.remove(connection, "rollback", timer.discard)
+
+
+def _user_facing(exc: Exception, settings: llm_config.Settings) -> Exception:
+    """The error worth showing: a MigrationError (naming the file and statement)
+    hidden behind a later error, such as the rollback failing on a connection
+    the server cut, and SQLite's bare 'database is locked' given its context."""
+    from .loader import MigrationError
+
+    seen: Exception | BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MigrationError):
+            return seen
+        seen = seen.__context__
+    original = getattr(exc, "orig", None)
+    if settings.dialect == "sqlite" and "database is locked" in str(original or ""):
+        from .lock import LockTimeout
+
+        return LockTimeout(
+            f"timed out after {settings.lock_timeout:g}s waiting for SQLite database "
+            f"{settings.sqlite_path}: another process holds a write transaction on it "
+            "(raise --lock-timeout, or end that transaction)"
+        )
+    return exc
 
 
 def reconcile(connection: Any, migration_context: Any, settings: llm_config.Settings) -> None:
@@ -151,7 +226,10 @@ def reconcile(connection: Any, migration_context: Any, settings: llm_config.Sett
     graph = shim.graph_from_scripts(scripts)
     view, current_heads = shim.database_view(execute, dialect, graph, settings.schema)
     paths = {s.revision: Path(s.path) for s in scripts}
+    journal.prune(execute, dialect, view.applied, settings.schema)
     journal.adopt(execute, dialect, sorted(view.applied), paths, settings.schema)
+    goose_state = shim.read_goose_state(execute, dialect, settings.schema)
+    migration_context.opts[GOOSE_APPLIED_OPTION] = frozenset(goose_state.applied)
     if tuple(sorted(view.alembic_heads)) == current_heads:
         return
     migration_context._ensure_version_table()
@@ -162,14 +240,25 @@ def reconcile(connection: Any, migration_context: Any, settings: llm_config.Sett
 
 
 class _StepTimer:
-    """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision."""
+    """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision, once the
+    revision's transaction has committed."""
 
     def __init__(self, reporter: Callable[[str], None] | None) -> None:
         self.reporter = reporter
         self.last = time.perf_counter()
+        self.pending: list[str] = []
 
     def start(self) -> None:
         self.last = time.perf_counter()
+
+    def flush(self, *_: Any) -> None:
+        lines, self.pending = self.pending, []
+        if self.reporter is not None:
+            for line in lines:
+                self.reporter(line)
+
+    def discard(self, *_: Any) -> None:
+        self.pending = []
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         now = time.perf_counter()
@@ -177,12 +266,14 @@ class _StepTimer:
         self.last = now
         revision = step.up_revision_id
         script = ctx.script.get_revision(revision) if ctx.script else None
-        _journal_step(ctx, script, is_upgrade=step.is_upgrade)
-        if self.reporter is None or revision in ctx.opts.get(SKIPPED_OPTION, ()):
+        skipped = revision in ctx.opts.get(SKIPPED_OPTION, ())
+        if not skipped:  # a skipped one was journaled when it was adopted
+            _journal_step(ctx, script, is_upgrade=step.is_upgrade)
+        if self.reporter is None or skipped:
             return
         goose_file = goose_file_of(script)
         name = goose_file.name if goose_file else os.path.basename(getattr(script, "path", ""))
-        self.reporter(f"OK   {name or revision} ({elapsed_ms:.1f}ms)")
+        self.pending.append(f"OK   {name or revision} ({elapsed_ms:.1f}ms)")
 
 
 def _journal_step(ctx: Any, script: Any, *, is_upgrade: bool) -> None:
@@ -191,8 +282,13 @@ def _journal_step(ctx: Any, script: Any, *, is_upgrade: bool) -> None:
         return
     dialect = ctx.dialect.name
     schema = ctx.opts.get(SCHEMA_OPTION)
-    connection = ctx.connection
-    connection.exec_driver_sql(journal.forget_sql(dialect, script.revision, schema))
     if is_upgrade:
         checksum = journal.file_checksum(script.path)
-        connection.exec_driver_sql(journal.record_sql(dialect, script.revision, checksum, schema))
+        sql = journal.record_sql(dialect, script.revision, checksum, schema)
+    else:
+        sql = journal.forget_sql(dialect, script.revision, schema)
+    cursor = ctx.connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()

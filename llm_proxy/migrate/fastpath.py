@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,29 +22,13 @@ from llm_proxy.config import Settings
 from llm_proxy.goose import files as goose_files
 
 from . import shim
+from .loader import goose_nodes
 from .state import DatabaseView, Graph, Node, StateConflict
 
 _ASSIGNMENT = re.compile(
     r"^(revision|down_revision|depends_on|branch_labels)\s*(?::[^=\n]+)?=\s*(.+?)\s*$",
     re.MULTILINE,
 )
-
-
-def goose_nodes(migration_files: Iterable[goose_files.MigrationFile]) -> list[Node]:
-    """goose revisions as graph nodes: each file's parent is the previous file."""
-    nodes = []
-    previous: str | None = None
-    for migration_file in migration_files:
-        nodes.append(
-            Node(
-                revision=migration_file.version_text,
-                parents=(previous,) if previous else (),
-                goose_version=migration_file.version,
-                name=migration_file.name,
-            )
-        )
-        previous = migration_file.version_text
-    return nodes
 
 
 def _as_tuple(value: object) -> tuple[str, ...] | None:

@@ -108,6 +108,17 @@ def modified(
     return changed
 
 
+def prune(
+    execute: Execute, dialect: str, applied: Iterable[str], schema: str | None = None
+) -> list[str]:
+    """Forget revisions that are no longer applied (rolled back by goose, say)."""
+    keep = set(applied)
+    stale = sorted(r for r in read(execute, dialect, schema) if r not in keep)
+    for revision in stale:
+        execute(forget_sql(dialect, revision, schema))
+    return stale
+
+
 def adopt(
     execute: Execute,
     dialect: str,

@@ -1,8 +1,9 @@
 """goose files -> Alembic Script objects, built in memory.
 
 Each goose file becomes a revision whose id is the version prefix as written
-(``00001``), whose parent is the previous goose file, and whose docstring is
-the description. Its upgrade()/downgrade() run the parsed statements and keep
+(``00001``), whose parent is the previous goose file (or the revisions its
+``-- llm-proxy: after`` line names, docs/revision-graph.md), and whose docstring
+is the description. Its upgrade()/downgrade() run the parsed statements and keep
 goose_db_version as goose would, inside the migration's transaction.
 """
 
@@ -17,6 +18,8 @@ from llm_proxy.goose import files as goose_files
 from llm_proxy.goose import version_table
 from llm_proxy.goose.parser import GooseParseError, ParsedMigration, parse_sections
 
+from .state import AFTER_MARKER, Node, StateConflict
+
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
 
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
 GOOSE_FILE_ATTR = "goose_file"
 SCHEMA_OPTION = "llm_proxy_goose_schema"
 SKIPPED_OPTION = "llm_proxy_skipped_revisions"  # goose revisions passed over, not run
+# goose versions goose_db_version had as applied when the run began (read under
+# the lock by env.py); saves a query per migration. Absent: ask the table.
+GOOSE_APPLIED_OPTION = "llm_proxy_goose_applied"
 
 
 class MigrationError(RuntimeError):
@@ -89,7 +95,13 @@ class GooseMigration:
         assert connection is not None
         # goose's rows win: a version goose already applied (or already rolled
         # back) is not run a second time, Alembic's pointer just moves past it.
-        if is_goose_applied(connection, dialect, version, schema) == (direction == "up"):
+        known = context.opts.get(GOOSE_APPLIED_OPTION)
+        applied = (
+            version in known
+            if known is not None
+            else is_goose_applied(connection, dialect, version, schema)
+        )
+        if applied == (direction == "up"):
             context.opts.setdefault(SKIPPED_OPTION, set()).add(self.file.version_text)
             return
         if migration.use_tx:
@@ -97,19 +109,36 @@ class GooseMigration:
         else:
             with context.autocommit_block():
                 self._execute_all(context.connection, migration.statements, dialect)
-        context.connection.exec_driver_sql(record)
+        _driver_execute(context.connection, record)
 
     def _execute_all(self, connection: Any, statements: Iterable[str], dialect: str) -> None:
-        for number, statement in enumerate(statements, start=1):
-            try:
-                for piece in _split_for_driver(statement, dialect):
-                    connection.exec_driver_sql(piece, execution_options={"no_parameters": True})
-            except Exception as exc:  # the driver's own error, reported with our context
-                reason = getattr(exc, "orig", None) or exc
-                raise MigrationError(
-                    f"{self.file.name}: statement {number} failed: "
-                    f"{_first_line(str(reason))} (statement: {_first_line(statement)})"
-                ) from exc
+        # The DBAPI cursor of the migration's own connection (same transaction):
+        # no parameters are passed, so no driver treats % or : as placeholders,
+        # and thousands of statements skip SQLAlchemy's per-call overhead.
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            for number, statement in enumerate(statements, start=1):
+                try:
+                    for piece in _split_for_driver(statement, dialect):
+                        cursor.execute(piece)
+                except Exception as exc:  # the driver's own error, with our context
+                    reason = getattr(exc, "orig", None) or exc
+                    raise MigrationError(
+                        f"{self.file.name}: statement {number} failed: "
+                        f"{_first_line(str(reason))} (statement: {_first_line(statement)})"
+                    ) from exc
+        finally:
+            cursor.close()
+
+
+def _driver_execute(connection: Any, sql: str) -> None:
+    """One statement on the DBAPI connection under a SQLAlchemy Connection, in its
+    transaction, without SQLAlchemy's per-call overhead."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 def _terminated(statement: str) -> str:
@@ -146,8 +175,70 @@ def is_goose_applied(connection: Any, dialect: str, version: int, schema: str | 
     return bool(row and row[0])
 
 
+def read_after_marker(path: Path) -> tuple[str, ...] | None:
+    """The revisions a goose file's ``-- llm-proxy: after REV[, REV]`` line names,
+    or None without one. Only the comment block before the first statement is
+    read (goose ignores comments there), so big data files cost nothing."""
+    marker_prefix = AFTER_MARKER.split(":")[0]  # "-- llm-proxy"
+    found: tuple[str, ...] | None = None
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = raw.lstrip("\ufeff").strip()
+                if line and not line.startswith("--"):
+                    break
+                if "+goose" in line:
+                    if "statementbegin" in line.lower().replace(" ", ""):
+                        break
+                    continue
+                if not line.replace(" ", "").startswith(marker_prefix.replace(" ", "") + ":"):
+                    continue
+                if found is not None:
+                    raise goose_files.MigrationFileError(
+                        f"{path}:{number}: a second '{AFTER_MARKER}' line (name every parent "
+                        "on one line)"
+                    )
+                found = _marker_revisions(path, number, line)
+    except UnicodeDecodeError:
+        return None  # the parser reports undecodable files when the file runs
+    except OSError as exc:
+        raise goose_files.MigrationFileError(f"{path}: cannot read: {exc.strerror}") from None
+    return found
+
+
+def _marker_revisions(path: Path, number: int, line: str) -> tuple[str, ...]:
+    directive = line.split(":", 1)[1].strip()
+    word, _, rest = directive.partition(" ")
+    revisions = tuple(r for r in rest.replace(",", " ").split() if r)
+    if word != "after" or not revisions:
+        raise goose_files.MigrationFileError(
+            f"{path}:{number}: expected '{AFTER_MARKER} REVISION[, REVISION...]', got {line!r}"
+        )
+    return revisions
+
+
+def goose_nodes(migration_files: Iterable[goose_files.MigrationFile]) -> list[Node]:
+    """goose files as graph nodes. A file's parent is the previous file, unless
+    its ``-- llm-proxy: after`` line names its parents (docs/revision-graph.md)."""
+    nodes = []
+    previous: str | None = None
+    for migration_file in migration_files:
+        after = read_after_marker(migration_file.path)
+        parents = after if after is not None else ((previous,) if previous else ())
+        nodes.append(
+            Node(
+                revision=migration_file.version_text,
+                parents=parents,
+                goose_version=migration_file.version,
+                name=migration_file.name,
+            )
+        )
+        previous = migration_file.version_text
+    return nodes
+
+
 def goose_module(
-    migration_file: goose_files.MigrationFile, down_revision: str | None
+    migration_file: goose_files.MigrationFile, down_revision: str | tuple[str, ...] | None
 ) -> types.ModuleType:
     """A module object shaped like an Alembic revision file."""
     runner = GooseMigration(migration_file)
@@ -165,15 +256,16 @@ def goose_module(
 
 
 def goose_scripts(script_dir: ScriptDirectory, goose_dir: Path) -> list[Script]:
-    """One Script per goose file, chained in version order."""
+    """One Script per goose file, chained in version order (see goose_nodes)."""
     from alembic.script import Script
 
     scripts = []
-    previous: str | None = None
-    for migration_file in goose_files.discover(goose_dir):
-        module = goose_module(migration_file, previous)
+    migration_files = goose_files.discover(goose_dir)
+    for migration_file, node in zip(migration_files, goose_nodes(migration_files), strict=True):
+        parents = node.parents
+        down_revision = None if not parents else parents[0] if len(parents) == 1 else parents
+        module = goose_module(migration_file, down_revision)
         scripts.append(Script(module, migration_file.version_text, migration_file.path))
-        previous = migration_file.version_text
     return scripts
 
 
@@ -204,6 +296,14 @@ def combined_loader(
                         f"{Path(goose_ids[script.revision].path).name} and "
                         f"{Path(script.path).name}"
                     )
+            # Check the whole graph before Alembic sees it: Alembic reports an
+            # unknown parent with a traceback, and knows nothing of goose order.
+            from .shim import graph_from_scripts
+
+            try:
+                graph_from_scripts([*goose, *python])
+            except StateConflict as exc:
+                raise CommandError(str(exc)) from None
             loaded.extend(goose)
             loaded.extend(python)
         return loaded

@@ -1,15 +1,18 @@
 """The cross-process migration lock, one kind per database.
 
-Each kind dies with the process that holds it, so a crash never leaves the
-database locked: SQLite uses an flock on a file beside the database (via the
-filelock library), PostgreSQL a session advisory lock (the key the Go
-llm-proxy used), MySQL a named GET_LOCK. Waiting is reported once and ends
-with a clear error after the timeout.
+No kind outlives its holder, so a crash never leaves the database locked:
+SQLite uses an flock on a file beside the database (via the filelock
+library), dropped by the kernel when the process dies; PostgreSQL a session
+advisory lock (the key the Go llm-proxy used) and MySQL a named GET_LOCK
+(scoped to the database), both held on the migration's own session when the
+caller passes it, so they last exactly as long as the work on the server
+does. Waiting is reported once and ends with a clear error after the timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,20 +39,51 @@ def _timeout_error(settings: Settings) -> LockTimeout:
     )
 
 
+def mysql_lock_name(settings: Settings) -> str:
+    """GET_LOCK names are server-wide, unlike PostgreSQL advisory locks (which are
+    per database): the database name is part of the name, so migrations of two
+    databases on one server do not wait for each other. MariaDB caps names at
+    64 characters; a longer one keeps a digest of the database name instead."""
+    database = drivers.database_name(settings) or ""
+    name = f"{MYSQL_LOCK_NAME}:{database}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(database.encode("utf-8")).hexdigest()[:32]
+    return f"{MYSQL_LOCK_NAME}:{digest}"
+
+
 def sqlite_lock_path(settings: Settings) -> str:
     assert settings.sqlite_path is not None
     return f"{settings.sqlite_path}.migrate-lock"
 
 
+# Runs one statement on a database session, outside any transaction, and
+# returns the first column of its first row.
+SessionQuery = Callable[[str], Any]
+
+
 @contextmanager
 def migration_lock(
-    settings: Settings, on_wait: Callable[[str], None] | None = None
+    settings: Settings,
+    on_wait: Callable[[str], None] | None = None,
+    session: SessionQuery | None = None,
 ) -> Iterator[None]:
+    """Hold the migration lock for the duration of the block.
+
+    On PostgreSQL and MySQL, `session` puts the lock on the migration's own
+    session. That matters when a migrator is killed mid-statement: the server
+    keeps running the statement (and the session, and so the lock) until it
+    ends, so the next migrator cannot run the same file next to it. Without
+    `session` the lock gets a connection of its own.
+    """
     if settings.dialect == "sqlite":
         if settings.sqlite_path is None:  # in-memory: one process by definition
             yield
             return
         with _sqlite_lock(settings, on_wait):
+            yield
+    elif session is not None:
+        with _held(session, settings, on_wait):
             yield
     else:
         with _server_lock(settings, on_wait):
@@ -64,56 +98,77 @@ def _sqlite_lock(settings: Settings, on_wait: Callable[[str], None] | None) -> I
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(sqlite_lock_path(settings), is_singleton=False)
     try:
-        lock.acquire(timeout=0)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # a TimeoutError, hence an OSError: test it first
+            if on_wait:
+                on_wait(WAITING_MESSAGE)
+            try:
+                lock.acquire(timeout=settings.lock_timeout, poll_interval=POLL_SECONDS)
+            except Timeout:
+                raise _timeout_error(settings) from None
     except OSError as exc:
+        if isinstance(exc, Timeout):
+            raise
         raise drivers.DatabaseUnavailable(
             f"SQLite database {settings.sqlite_path} is not writable: "
-            f"cannot create its lock file ({exc.strerror})"
+            f"cannot create its lock file ({exc.strerror or exc})"
         ) from None
-    except Timeout:
-        if on_wait:
-            on_wait(WAITING_MESSAGE)
-        try:
-            lock.acquire(timeout=settings.lock_timeout, poll_interval=POLL_SECONDS)
-        except Timeout:
-            raise _timeout_error(settings) from None
     try:
         yield
     finally:
         lock.release()
 
 
+def _lock_statements(settings: Settings) -> tuple[str, str]:
+    """(try to take the lock without waiting, release it) for a server dialect."""
+    if settings.dialect == "postgresql":
+        return (
+            f"SELECT pg_try_advisory_lock({POSTGRES_LOCK_KEY})",
+            f"SELECT pg_advisory_unlock({POSTGRES_LOCK_KEY})",
+        )
+    name = mysql_lock_name(settings).replace("\\", "\\\\").replace("'", "''")
+    return f"SELECT GET_LOCK('{name}', 0)", f"SELECT RELEASE_LOCK('{name}')"
+
+
 @contextmanager
 def _server_lock(settings: Settings, on_wait: Callable[[str], None] | None) -> Iterator[None]:
-    # A connection of its own: the lock outlives any transaction or autocommit
-    # switch on the migration connection, and dies with the process.
+    # A connection of its own, in autocommit: the lock dies with the process.
     connection = drivers.connect(settings, autocommit=True)
     try:
-        if settings.dialect == "postgresql":
-            try_sql = f"SELECT pg_try_advisory_lock({POSTGRES_LOCK_KEY})"
-            release_sql = f"SELECT pg_advisory_unlock({POSTGRES_LOCK_KEY})"
-        else:
-            try_sql = f"SELECT GET_LOCK('{MYSQL_LOCK_NAME}', 0)"
-            release_sql = f"SELECT RELEASE_LOCK('{MYSQL_LOCK_NAME}')"
-        _acquire_polling(connection, try_sql, settings, on_wait)
-        try:
+
+        def query(sql: str) -> Any:
+            found = drivers.rows(connection, sql)
+            return found[0][0] if found else None
+
+        with _held(query, settings, on_wait):
             yield
-        finally:
-            # Closing the session releases the lock anyway if this fails.
-            with contextlib.suppress(Exception):
-                drivers.rows(connection, release_sql)
     finally:
         connection.close()
 
 
+@contextmanager
+def _held(
+    query: SessionQuery, settings: Settings, on_wait: Callable[[str], None] | None
+) -> Iterator[None]:
+    try_sql, release_sql = _lock_statements(settings)
+    _acquire_polling(query, try_sql, settings, on_wait)
+    try:
+        yield
+    finally:
+        # Session locks survive commits and rollbacks; if releasing fails (a lost
+        # connection), the session's end releases the lock anyway.
+        with contextlib.suppress(Exception):
+            query(release_sql)
+
+
 def _acquire_polling(
-    connection: Any, try_sql: str, settings: Settings, on_wait: Callable[[str], None] | None
+    query: SessionQuery, try_sql: str, settings: Settings, on_wait: Callable[[str], None] | None
 ) -> None:
     deadline = time.monotonic() + settings.lock_timeout
     reported = False
     while True:
-        row = drivers.rows(connection, try_sql)
-        if row and row[0][0] in (True, 1):
+        if query(try_sql) in (True, 1):
             return
         if not reported and on_wait:
             on_wait(WAITING_MESSAGE)

@@ -13,19 +13,24 @@ from typing import Any
 from llm_proxy.goose import version_table
 from llm_proxy.goose.version_table import GooseState, VersionRow
 
-from .state import DatabaseView, Graph, Node, reconcile
+from .state import DatabaseView, Graph, Node, StateConflict, reconcile
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 
 ALEMBIC_TABLE = "alembic_version"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def table_exists_sql(dialect: str, table: str, schema: str | None = None) -> str:
     if dialect == "sqlite":
         return f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
     if dialect == "postgresql":
-        qualified = f'"{schema}".{table}' if schema else table
-        return f"SELECT 1 WHERE to_regclass('{qualified}') IS NOT NULL"
+        # to_regclass is NULL (not an error) when the schema does not exist yet.
+        qualified = version_table.qualified(dialect, schema, table)
+        return f"SELECT 1 WHERE to_regclass({_literal(qualified)}) IS NOT NULL"
     return (
         "SELECT 1 FROM information_schema.tables "
         f"WHERE table_schema = DATABASE() AND table_name = '{table}'"
@@ -33,28 +38,58 @@ def table_exists_sql(dialect: str, table: str, schema: str | None = None) -> str
 
 
 def _qualified(dialect: str, table: str, schema: str | None) -> str:
-    return f'"{schema}".{table}' if schema and dialect == "postgresql" else table
+    return version_table.qualified(dialect, schema, table)
 
 
 def table_exists(execute: Execute, dialect: str, table: str, schema: str | None = None) -> bool:
     return bool(execute(table_exists_sql(dialect, table, schema)))
 
 
+def ensure_schema(execute: Execute, dialect: str, schema: str | None) -> bool:
+    """Create the PostgreSQL schema named by --schema if missing; True if created.
+    Checked first because CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege
+    on the database even when the schema is already there."""
+    if dialect != "postgresql" or not schema:
+        return False
+    if execute(f"SELECT 1 FROM pg_namespace WHERE nspname = {_literal(schema)}"):
+        return False
+    execute(f"CREATE SCHEMA {version_table.quote_schema(schema)}")
+    return True
+
+
 def read_goose_state(execute: Execute, dialect: str, schema: str | None = None) -> GooseState:
     if not table_exists(execute, dialect, version_table.TABLE, schema):
         return GooseState(applied={}, current_version=0)
-    rows = execute(version_table.select_rows_sql(dialect, schema))
-    return GooseState.from_rows(
-        VersionRow(id=r[0], version_id=r[1], is_applied=bool(r[2]), tstamp=r[3]) for r in rows
-    )
+    table = version_table.qualified(dialect, schema)
+    try:
+        rows = execute(version_table.select_rows_sql(dialect, schema))
+        return GooseState.from_rows(
+            VersionRow(id=r[0], version_id=r[1], is_applied=bool(r[2]), tstamp=r[3]) for r in rows
+        )
+    except Exception as exc:
+        # Usually a table of that name with another layout; say which table it is.
+        reason = getattr(exc, "orig", None) or exc
+        lines = str(reason).strip().splitlines() or [type(reason).__name__]
+        raise StateConflict(f"cannot read {table} (goose's version table): {lines[0]}") from exc
 
 
 def ensure_goose_table(execute: Execute, dialect: str, schema: str | None = None) -> bool:
-    """Create goose_db_version with goose's DDL and initial row; True if created."""
-    if table_exists(execute, dialect, version_table.TABLE, schema):
-        return False
-    execute(version_table.create_sql(dialect, schema))
-    execute(version_table.insert_sql(dialect, 0, schema))
+    """Create goose_db_version (and the --schema it lives in) with goose's DDL and
+    initial row; True if created. A database refusing this (no CREATE privilege)
+    is reported as one line before any migration runs."""
+    table = version_table.qualified(dialect, schema)
+    try:
+        ensure_schema(execute, dialect, schema)
+        if table_exists(execute, dialect, version_table.TABLE, schema):
+            return False
+        execute(version_table.create_sql(dialect, schema))
+        execute(version_table.insert_sql(dialect, 0, schema))
+    except Exception as exc:
+        from .loader import MigrationError
+
+        reason = getattr(exc, "orig", None) or exc
+        lines = str(reason).strip().splitlines() or [type(reason).__name__]
+        raise MigrationError(f"cannot create the version table {table}: {lines[0]}") from exc
     return True
 
 

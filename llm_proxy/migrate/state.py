@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+# The comment line in a goose file that names its parents (docs/revision-graph.md).
+AFTER_MARKER = "-- llm-proxy: after"
+
 
 class StateConflict(RuntimeError):
     """The two version tables disagree in a way that cannot be fixed silently."""
@@ -42,10 +45,31 @@ class Graph:
         for node in by_id.values():
             for parent in (*node.parents, *node.dependencies):
                 if parent not in by_id:
-                    raise StateConflict(
-                        f"{node.name}: down_revision/depends_on {parent!r} names no known revision"
+                    where = (
+                        f"'{AFTER_MARKER} {parent}'"
+                        if node.goose_version is not None
+                        else f"down_revision/depends_on {parent!r}"
                     )
-        return cls(nodes=by_id, order=_topological(by_id))
+                    raise StateConflict(f"{node.name}: {where} names no known revision")
+        graph = cls(nodes=by_id, order=_topological(by_id))
+        graph._check_goose_order()
+        return graph
+
+    def _check_goose_order(self) -> None:
+        """goose applies files in version order, so the graph must too: every goose
+        file descends from the goose file before it (docs/revision-graph.md, rule 1)."""
+        previous: Node | None = None
+        for node in sorted(self.goose_revisions(), key=lambda n: n.goose_version or 0):
+            if (
+                previous is not None
+                and node.parents != (previous.revision,)
+                and previous.revision not in self.ancestors(node.parents)
+            ):
+                raise StateConflict(
+                    f"{node.name}: '{AFTER_MARKER} {', '.join(node.parents)}' leaves out "
+                    f"{previous.name}: a goose file must come after the goose file before it"
+                )
+            previous = node
 
     def ancestors(self, revisions: Iterable[str], include_self: bool = True) -> set[str]:
         seen: set[str] = set()
@@ -78,6 +102,38 @@ class Graph:
     @property
     def heads(self) -> tuple[str, ...]:
         return self.heads_of(set(self.nodes))
+
+    def newest_goose_below(self) -> dict[str, int]:
+        """For each revision, the highest goose version among its ancestors (0 if
+        none): the goose version a Python revision was written against."""
+        newest: dict[str, int] = {}
+        for revision in self.order:
+            node = self.nodes[revision]
+            below = [
+                max(newest[p], self.nodes[p].goose_version or 0)
+                for p in (*node.parents, *node.dependencies)
+            ]
+            newest[revision] = max(below, default=0)
+        return newest
+
+    def python_tips(self, revision: str) -> tuple[str, ...]:
+        """The ends of the Python revisions grown on `revision`: what a goose file
+        written next must come after. `(revision,)` when nothing grows on it."""
+        children: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            for parent in node.parents:
+                children.setdefault(parent, []).append(node.revision)
+        grown: set[str] = set()
+        stack = [revision]
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if self.nodes[child].goose_version is None and child not in grown:
+                    grown.add(child)
+                    stack.append(child)
+        tips = tuple(
+            r for r in self.order if r in grown and not any(c in grown for c in children.get(r, ()))
+        )
+        return tips or (revision,)
 
     def goose_revisions(self) -> list[Node]:
         return [n for n in (self.nodes[r] for r in self.order) if n.goose_version is not None]
@@ -123,7 +179,7 @@ class DatabaseView:
     applied: frozenset[str]  # revision ids applied (goose rows for goose revisions)
     alembic_heads: tuple[str, ...]  # what alembic_version should hold
     goose_current: int  # goose's current version
-    missing: tuple[str, ...] = ()  # goose revisions below goose_current, not applied
+    missing: tuple[str, ...] = ()  # not applied, placed below goose_current (rule 6)
     unknown_versions: tuple[int, ...] = ()  # applied in goose_db_version, no file
     unknown_heads: tuple[str, ...] = ()  # in alembic_version, no revision
     pending: tuple[str, ...] = field(default=())  # not applied, in apply order
@@ -183,10 +239,22 @@ def reconcile(
     # Goose revisions goose applied whose parents are not (allow-missing gaps)
     # are applied in truth though Alembic cannot express it.
     truly_applied = applied | goose_done
+    # Missing, as goose means it: not applied, yet placed below the current
+    # version. For a Python revision the place is the newest goose file it
+    # builds on, so one written against 00003 is missing on a database at 00006
+    # (added below applied goose files, or on a branch merged late) instead of
+    # being run silently out of the order it was written for.
+    written_on = graph.newest_goose_below()
     missing = tuple(
-        n.revision
-        for n in graph.goose_revisions()
-        if n.revision not in truly_applied and (n.goose_version or 0) < goose_current
+        r
+        for r in graph.order
+        if r not in truly_applied
+        and (
+            graph.nodes[r].goose_version
+            if graph.nodes[r].goose_version is not None
+            else written_on[r]
+        )
+        < goose_current
     )
     pending = tuple(r for r in graph.order if r not in truly_applied)
     return DatabaseView(
