@@ -104,7 +104,24 @@ def reporter(line: str) -> None:
     (_waiting if line.startswith("waiting for migration lock") else _report)(line)
 
 
-@click.group()
+class _OneLineErrorsGroup(click.Group):
+    """Usage errors (a missing argument, an unknown option) are one `Error:` line
+    too, like every other error, with click's exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=_OneLineErrorsGroup)
 @click.version_option(package_name="llm-proxy")
 def main() -> None:
     """llm-proxy: database setup and migrations."""

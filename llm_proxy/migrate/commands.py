@@ -151,6 +151,17 @@ def _name(graph: Graph, revision: str) -> str:
     return graph.nodes[revision].name or revision
 
 
+def _check_rollback(view: DatabaseView) -> None:
+    """Rolling back from a version no file defines would skip it and undo older
+    ones: refuse, as goose does ("no migration N")."""
+    _check_runnable(view)
+    if view.goose_current in view.unknown_versions:
+        raise MigrateError(
+            f"the database is at version {view.goose_current}, which no migration file "
+            "defines: roll it back with the llm-proxy (or files) that applied it"
+        )
+
+
 def _check_runnable(view: DatabaseView) -> None:
     if view.unknown_heads:
         raise MigrateError(
@@ -278,7 +289,7 @@ def down(settings: Settings, *, dry_run: bool = False, report: Report = _quiet) 
     script = load_scripts(settings)
     graph = revision_graph(script)
     view = read_view(settings, graph)
-    _check_runnable(view)
+    _check_rollback(view)
     revision, destination = _down_target(graph, view)
     if dry_run:
         report(f"would roll back {_name(graph, revision)}")
@@ -299,7 +310,7 @@ def down_to(
     graph = revision_graph(script)
     target = resolve_target(graph, version)
     view = read_view(settings, graph)
-    _check_runnable(view)
+    _check_rollback(view)
     keep = graph.ancestors([target]) if target else set()
     undo = [r for r in reversed(graph.order) if r in view.applied and r not in keep]
     if dry_run:
@@ -320,6 +331,7 @@ def down_to(
 def redo(settings: Settings, *, report: Report = _quiet) -> int:
     graph = graph_for(settings)
     view = read_view(settings, graph)
+    _check_rollback(view)
     revision, _ = _down_target(graph, view)
     down(settings, report=report)
     return up(settings, to=revision, report=report).version
@@ -381,7 +393,7 @@ def repair(settings: Settings, *, report: Report = _quiet) -> list[str]:
 
     graph = graph_for(settings)
     if fastpath.database_missing(settings):
-        return []
+        raise drivers.DatabaseUnavailable(f"database file does not exist: {settings.sqlite_path}")
     with migration_lock(settings, on_wait=report):
         view = read_view(settings, graph)
         changed = modified_revisions(settings, graph, view)
