@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def median_seconds(action: Callable[[], object], runs: int, setup: Callable[[], object] | None = None) -> float:
+def median_seconds(
+    action: Callable[[], object], runs: int, setup: Callable[[], object] | None = None
+) -> float:
     times = []
     for _ in range(runs):
         if setup is not None:
@@ -119,34 +121,51 @@ def main() -> None:
         plain_db = work / "plain.db"
 
         def plain() -> None:
-            run(sys.executable, "-c",
+            run(
+                sys.executable,
+                "-c",
                 f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); import run; "
                 f"run.plain_sqlite_loop(__import__('pathlib').Path({str(plain_db)!r}), "
-                f"__import__('pathlib').Path({str(goose_dir)!r}))", env=env)
+                f"__import__('pathlib').Path({str(goose_dir)!r}))",
+                env=env,
+            )
 
         apply_plain = median_seconds(
             plain, max(3, runs // 2), setup=lambda: plain_db.unlink(missing_ok=True)
         )
-        rows.append((f"apply {count} small migrations", apply_ours,
-                     "plain sqlite3 loop (same process work)", apply_plain, "<= 1.5x"))
+        rows.append(
+            (
+                f"apply {count} small migrations",
+                apply_ours,
+                "plain sqlite3 loop (same process work)",
+                apply_plain,
+                "<= 1.5x",
+            )
+        )
 
         # The database is now at head: no-op up and status.
         fresh()
         run(llm_proxy, "migrate", "up", *common, cwd=work, env=env)
-        noop = median_seconds(lambda: run(llm_proxy, "migrate", "up", *common, cwd=work, env=env),
-                              runs)
-        rows.append((f"no-op migrate up, {count} files", noop, "python -c pass", python_pass,
-                     "<= 8x"))
+        noop = median_seconds(
+            lambda: run(llm_proxy, "migrate", "up", *common, cwd=work, env=env), runs
+        )
+        rows.append(
+            (f"no-op migrate up, {count} files", noop, "python -c pass", python_pass, "<= 8x")
+        )
         status = median_seconds(
             lambda: run(llm_proxy, "migrate", "status", *common, cwd=work, env=env), runs
         )
-        rows.append((f"migrate status, {count} files", status, "python -c pass", python_pass,
-                     "<= 10x"))
+        rows.append(
+            (f"migrate status, {count} files", status, "python -c pass", python_pass, "<= 10x")
+        )
 
         # alembic history: goose files vs the same number of empty Python revisions.
         project = work / "project"
-        shutil.copytree(REPO / "alembic", project / "alembic",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+        shutil.copytree(
+            REPO / "alembic",
+            project / "alembic",
+            ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"),
+        )
         for stale in (project / "alembic" / "versions").glob("*.py"):
             stale.unlink()
         ini = (REPO / "alembic.ini").read_text(encoding="utf-8")
@@ -160,7 +179,8 @@ def main() -> None:
         shutil.copytree(project, python_project)
         (python_project / "alembic.ini").write_text(
             "\n".join(
-                line for line in (project / "alembic.ini").read_text().splitlines()
+                line
+                for line in (project / "alembic.ini").read_text().splitlines()
                 if not line.startswith("goose_directory")
             ),
             encoding="utf-8",
@@ -171,8 +191,15 @@ def main() -> None:
         hist_python = median_seconds(
             lambda: run(alembic, "history", cwd=python_project, env=env), runs
         )
-        rows.append((f"alembic history, {count} goose files", hist_goose,
-                     f"alembic history, {count} empty .py revisions", hist_python, "<= 3x"))
+        rows.append(
+            (
+                f"alembic history, {count} goose files",
+                hist_goose,
+                f"alembic history, {count} empty .py revisions",
+                hist_python,
+                "<= 3x",
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -180,13 +207,18 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "bench"))
     import parse_benchmark  # noqa: E402
 
-    parse_row = parse_benchmark.ratio_row(options.parse_mb) if hasattr(
-        parse_benchmark, "ratio_row") else None
+    parse_row = (
+        parse_benchmark.ratio_row(options.parse_mb)
+        if hasattr(parse_benchmark, "ratio_row")
+        else None
+    )
 
     print(f"{'measure':<40} {'median':>9}  {'baseline':<44} {'median':>9} {'ratio':>6}  target")
     for name, ours, base_name, base, target in rows:
-        print(f"{name:<40} {ours * 1000:>7.1f}ms  {base_name:<44} {base * 1000:>7.1f}ms "
-              f"{ours / base:>6.2f}  {target}")
+        print(
+            f"{name:<40} {ours * 1000:>7.1f}ms  {base_name:<44} {base * 1000:>7.1f}ms "
+            f"{ours / base:>6.2f}  {target}"
+        )
     if parse_row:
         print(parse_row)
 
