@@ -101,7 +101,8 @@ def _waiting(line: str) -> None:
 
 
 def reporter(line: str) -> None:
-    (_waiting if line.startswith("waiting for migration lock") else _report)(line)
+    to_stderr = line.startswith(("waiting for migration lock", "warning:"))
+    (_waiting if to_stderr else _report)(line)
 
 
 class _OneLineErrorsGroup(click.Group):

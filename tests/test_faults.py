@@ -11,6 +11,7 @@ docs/recovery.md is the operator's side of what these tests establish.
 from __future__ import annotations
 
 import collections
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -578,18 +579,19 @@ def test_failed_no_transaction_migration_is_partial_and_unrecorded(
     assert {"f_nt_second", "f_last"} <= _sqlite_tables(db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="nothing records that a NO TRANSACTION migration started: goose writes its row "
-    "only at the end, so `status` shows a half-run migration as plain pending",
-)
 def test_status_flags_a_no_transaction_migration_that_stopped_part_way(tmp_path: Path) -> None:
     history = _no_tx_history(tmp_path / "migrations", BROKEN)
     args = _sqlite_args(tmp_path / "db" / "nt.db", history)
     require(cli("migrate", "up", *args).exit_code == 1, "the migration did not fail")
-    line = _status_line(args, "00002_outside_tx.sql").lower()
-    assert any(word in line for word in ("partial", "incomplete", "interrupted", "started")), line
+    line = _status_line(args, "00002_outside_tx.sql")
+    # BROKEN's first statement committed on its own before the second failed.
+    assert line == "    Pending (partial 1/3)    -- 00002_outside_tx.sql", line
+    data = json.loads(cli("migrate", "status", "--json", *args).stdout)
+    (entry,) = [m for m in data["migrations"] if m["name"] == "00002_outside_tx.sql"]
+    assert entry["state"] == "partial"
+    assert entry["partial"] == {"direction": "up", "statements_done": 1, "statements_total": 3}
+    again = cli("migrate", "up", *args)
+    assert "warning: 00002_outside_tx.sql stopped after 1 of 3 statements" in again.stderr
 
 
 def test_sigkill_inside_no_transaction_migration_sqlite(tmp_path: Path) -> None:

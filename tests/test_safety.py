@@ -99,7 +99,7 @@ def _schema(path: Path) -> list[tuple[str, str]]:
     rows = sqlite_rows(
         path,
         "SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
-        "AND name != 'llm_proxy_migrations' ORDER BY name",
+        "AND name NOT LIKE 'llm_proxy_%' ORDER BY name",
     )
     return [(name, " ".join((sql or "").split())) for name, sql in rows]
 

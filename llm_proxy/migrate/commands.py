@@ -22,7 +22,7 @@ from llm_proxy import drivers
 from llm_proxy.config import Settings
 
 from . import fastpath, journal, shim
-from .environment import CONNECTION_KEY, REPORTER_KEY, SETTINGS_KEY
+from .environment import CONNECTION_KEY, RAN_KEY, REPORTER_KEY, SETTINGS_KEY
 from .loader import GooseMigration, all_scripts, attach_goose_directory
 from .state import DatabaseView, Graph
 
@@ -195,6 +195,25 @@ def _check_checksums(
         )
 
 
+def _warn_partial(settings: Settings, graph: Graph, revisions: list[str], report: Report) -> None:
+    if fastpath.database_missing(settings):
+        return
+    connection = drivers.connect(settings)
+    try:
+        runs = journal.read_partial(
+            lambda sql: drivers.rows(connection, sql), settings.dialect, settings.schema
+        )
+    finally:
+        connection.close()
+    for revision in revisions:
+        run = runs.get(revision)
+        if run is not None and run.direction == "up":
+            report(
+                f"warning: {_name(graph, revision)} stopped after {run.done} of {run.total} "
+                "statements last time (NO TRANSACTION); it runs again from its first statement"
+            )
+
+
 def _run_alembic(action: Callable[[], None]) -> None:
     from alembic.util import CommandError
 
@@ -257,13 +276,16 @@ def up(
         return UpResult(applied=[], version=view.goose_current)
     _check_checksums(settings, graph, view, ignore_checksums)
     _preparse(script, pending, "upgrade")
+    _warn_partial(settings, graph, pending, report)
 
     from alembic import command
 
     config = alembic_config(settings, report)
+    ran: list[str] = []  # filled by env.py: what this process applied, not a waiter's guess
+    config.attributes[RAN_KEY] = ran
     _run_alembic(lambda: command.upgrade(config, target or "heads"))
     after = read_view(settings, graph)
-    return UpResult(applied=[r for r in pending if r in after.applied], version=after.goose_current)
+    return UpResult(applied=ran, version=after.goose_current)
 
 
 # ---------------------------------------------------------------- down
@@ -428,9 +450,10 @@ class StatusRow:
     name: str
     kind: str  # "goose" or "python"
     version: int | None
-    state: str  # "applied", "pending", "missing", "no file"
+    state: str  # "applied", "pending", "missing", "partial", "no file"
     applied_at: dt.datetime | None
     modified: bool = False
+    partial: journal.PartialRun | None = None  # a NO TRANSACTION run that stopped part-way
 
 
 @dataclass(frozen=True)
@@ -458,7 +481,7 @@ def _as_datetime(value: object) -> dt.datetime | None:
 
 def status(settings: Settings) -> Status:
     graph = graph_for(settings)
-    goose_state, entries, view = _status_reads(settings, graph)
+    goose_state, entries, partial_runs, view = _status_reads(settings, graph)
     paths = _file_paths(settings, graph)
     missing = set(view.missing)
     rows = []
@@ -466,6 +489,11 @@ def status(settings: Settings) -> Status:
         node = graph.nodes[revision]
         applied = revision in view.applied
         state = "applied" if applied else "missing" if revision in missing else "pending"
+        partial = partial_runs.get(revision)
+        if partial is not None and (partial.direction == "up") != applied:
+            state = "partial"
+        else:
+            partial = None
         if node.goose_version is not None:
             stamp = goose_state.get(node.goose_version)
         else:
@@ -487,6 +515,7 @@ def status(settings: Settings) -> Status:
                 state=state,
                 applied_at=_as_datetime(stamp) if applied else None,
                 modified=changed,
+                partial=partial,
             )
         )
     for version in view.unknown_versions:
@@ -510,10 +539,13 @@ def status(settings: Settings) -> Status:
 
 def _status_reads(
     settings: Settings, graph: Graph
-) -> tuple[dict[int, object], dict[str, journal.Entry], DatabaseView]:
-    """goose timestamps, our journal and the reconciled view, over one connection."""
+) -> tuple[
+    dict[int, object], dict[str, journal.Entry], dict[str, journal.PartialRun], DatabaseView
+]:
+    """goose timestamps, our journal, partial runs and the reconciled view, over one
+    connection."""
     if fastpath.database_missing(settings):
-        return {}, {}, shim.reconcile(graph, (), 0, ())
+        return {}, {}, {}, shim.reconcile(graph, (), 0, ())
     connection = drivers.connect(settings)
     try:
 
@@ -523,10 +555,11 @@ def _status_reads(
         goose_state = shim.read_goose_state(execute, settings.dialect, settings.schema)
         heads = shim.read_alembic_heads(execute, settings.dialect, settings.schema)
         entries = journal.read(execute, settings.dialect, settings.schema)
+        partial_runs = journal.read_partial(execute, settings.dialect, settings.schema)
     finally:
         connection.close()
     view = shim.reconcile(graph, goose_state.applied.keys(), goose_state.current_version, heads)
-    return dict(goose_state.applied), entries, view
+    return dict(goose_state.applied), entries, partial_runs, view
 
 
 def version(settings: Settings) -> int:
@@ -554,6 +587,9 @@ def format_status(report: Status) -> list[str]:
             when = _goose_time(row.applied_at) if row.applied_at else "Applied"
         elif row.state == "missing":
             when = "Pending (missing)"
+        elif row.partial is not None:  # stopped part-way (NO TRANSACTION): not applied
+            label = "Pending" if row.partial.direction == "up" else "Applied"
+            when = f"{label} (partial {row.partial.done}/{row.partial.total})"
         else:
             when = "Pending"
         notes = [
@@ -587,6 +623,15 @@ def status_json(report: Status, settings: Settings) -> dict[str, Any]:
                 "state": row.state,
                 "applied_at": row.applied_at.isoformat() if row.applied_at else None,
                 "modified": row.modified,
+                "partial": (
+                    {
+                        "direction": row.partial.direction,
+                        "statements_done": row.partial.done,
+                        "statements_total": row.partial.total,
+                    }
+                    if row.partial
+                    else None
+                ),
             }
             for row in report.rows
         ],

@@ -30,6 +30,7 @@ from .lock import migration_lock
 SETTINGS_KEY = "llm_proxy_settings"
 REPORTER_KEY = "llm_proxy_reporter"
 CONNECTION_KEY = "connection"
+RAN_KEY = "llm_proxy_ran"  # a list the caller passes; receives each revision actually run
 
 # Tables that are ours or goose's, never part of the application schema.
 BOOKKEEPING_TABLES = frozenset({version_table.TABLE, shim.ALEMBIC_TABLE})
@@ -158,7 +159,7 @@ def _migrate(
     target_metadata: Any,
     reporter: Callable[[str], None] | None,
 ) -> None:
-    timer = _StepTimer(reporter)
+    timer = _StepTimer(reporter, context.config.attributes.get(RAN_KEY))
     context.configure(
         connection=connection,
         transaction_per_migration=True,
@@ -227,6 +228,8 @@ def reconcile(connection: Any, migration_context: Any, settings: llm_config.Sett
     view, current_heads = shim.database_view(execute, dialect, graph, settings.schema)
     paths = {s.revision: Path(s.path) for s in scripts}
     journal.prune(execute, dialect, view.applied, settings.schema)
+    journal.ensure_partial(execute, dialect, settings.schema)
+    journal.prune_partial(execute, dialect, view.applied, settings.schema)
     journal.adopt(execute, dialect, sorted(view.applied), paths, settings.schema)
     goose_state = shim.read_goose_state(execute, dialect, settings.schema)
     migration_context.opts[GOOSE_APPLIED_OPTION] = frozenset(goose_state.applied)
@@ -243,8 +246,11 @@ class _StepTimer:
     """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision, once the
     revision's transaction has committed."""
 
-    def __init__(self, reporter: Callable[[str], None] | None) -> None:
+    def __init__(
+        self, reporter: Callable[[str], None] | None, ran: list[str] | None = None
+    ) -> None:
         self.reporter = reporter
+        self.ran = ran if ran is not None else []
         self.last = time.perf_counter()
         self.pending: list[str] = []
 
@@ -269,6 +275,7 @@ class _StepTimer:
         skipped = revision in ctx.opts.get(SKIPPED_OPTION, ())
         if not skipped:  # a skipped one was journaled when it was adopted
             _journal_step(ctx, script, is_upgrade=step.is_upgrade)
+            self.ran.append(revision)
         if self.reporter is None or skipped:
             return
         goose_file = goose_file_of(script)

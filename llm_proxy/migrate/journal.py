@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llm_proxy.goose.version_table import qualified
+
 TABLE = "llm_proxy_migrations"
+# A NO TRANSACTION migration commits statement by statement and goose records it
+# only at the end, so one stopped part-way would look merely pending. While it
+# runs it has a row here: committed before its first statement, advanced after
+# each, deleted in the transaction that writes goose's row.
+PARTIAL_TABLE = "llm_proxy_partial_runs"
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 
@@ -35,8 +42,8 @@ _CREATE = {
 }
 
 
-def _qualified(dialect: str, schema: str | None) -> str:
-    return f'"{schema}".{TABLE}' if schema and dialect == "postgresql" else TABLE
+def _qualified(dialect: str, schema: str | None, table: str = TABLE) -> str:
+    return qualified(dialect, schema, table)
 
 
 def _quote(value: str) -> str:
@@ -135,3 +142,69 @@ def adopt(
             execute(record_sql(dialect, revision, file_checksum(paths[revision]), schema))
             recorded.append(revision)
     return recorded
+
+
+# ---------------------------------------------------------------- partial runs
+
+_PARTIAL_CREATE = (
+    "CREATE TABLE {table} (revision VARCHAR(64) NOT NULL PRIMARY KEY, "
+    "direction VARCHAR(4) NOT NULL, statements_done INTEGER NOT NULL, "
+    "statements_total INTEGER NOT NULL)"
+)
+
+
+@dataclass(frozen=True)
+class PartialRun:
+    direction: str  # "up" or "down"
+    done: int
+    total: int
+
+
+def ensure_partial(execute: Execute, dialect: str, schema: str | None = None) -> None:
+    from .shim import table_exists
+
+    if not table_exists(execute, dialect, PARTIAL_TABLE, schema):
+        execute(_PARTIAL_CREATE.format(table=_qualified(dialect, schema, PARTIAL_TABLE)))
+
+
+def partial_start_sql(
+    dialect: str, revision: str, direction: str, total: int, schema: str | None = None
+) -> list[str]:
+    table = _qualified(dialect, schema, PARTIAL_TABLE)
+    return [
+        f"DELETE FROM {table} WHERE revision = {_quote(revision)}",
+        f"INSERT INTO {table} (revision, direction, statements_done, statements_total) "
+        f"VALUES ({_quote(revision)}, {_quote(direction)}, 0, {int(total)})",
+    ]
+
+
+def partial_progress_sql(dialect: str, revision: str, done: int, schema: str | None = None) -> str:
+    table = _qualified(dialect, schema, PARTIAL_TABLE)
+    return f"UPDATE {table} SET statements_done = {int(done)} WHERE revision = {_quote(revision)}"
+
+
+def partial_clear_sql(dialect: str, revision: str, schema: str | None = None) -> str:
+    table = _qualified(dialect, schema, PARTIAL_TABLE)
+    return f"DELETE FROM {table} WHERE revision = {_quote(revision)}"
+
+
+def read_partial(
+    execute: Execute, dialect: str, schema: str | None = None
+) -> dict[str, PartialRun]:
+    from .shim import table_exists
+
+    if not table_exists(execute, dialect, PARTIAL_TABLE, schema):
+        return {}
+    table = _qualified(dialect, schema, PARTIAL_TABLE)
+    rows = execute(f"SELECT revision, direction, statements_done, statements_total FROM {table}")
+    return {str(r[0]): PartialRun(str(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+
+def prune_partial(
+    execute: Execute, dialect: str, applied: Iterable[str], schema: str | None = None
+) -> None:
+    """Drop markers the version tables have overtaken (goose finished the job)."""
+    done = set(applied)
+    for revision, run in read_partial(execute, dialect, schema).items():
+        if (run.direction == "up") == (revision in done):
+            execute(partial_clear_sql(dialect, revision, schema))

@@ -18,6 +18,7 @@ from llm_proxy.goose import files as goose_files
 from llm_proxy.goose import version_table
 from llm_proxy.goose.parser import GooseParseError, ParsedMigration, parse_sections
 
+from . import journal
 from .state import AFTER_MARKER, Node, StateConflict
 
 if TYPE_CHECKING:
@@ -106,12 +107,31 @@ class GooseMigration:
             return
         if migration.use_tx:
             self._execute_all(connection, migration.statements, dialect)
-        else:
-            with context.autocommit_block():
-                self._execute_all(context.connection, migration.statements, dialect)
-        _driver_execute(context.connection, record)
+            _driver_execute(context.connection, record)
+            return
+        # Outside a transaction each statement commits alone: keep a marker of
+        # how far it got, so a run stopped part-way shows in `status`.
+        revision = self.file.version_text
+        total = len(migration.statements)
+        with context.autocommit_block():
+            for sql in journal.partial_start_sql(dialect, revision, direction, total, schema):
+                _driver_execute(context.connection, sql)
 
-    def _execute_all(self, connection: Any, statements: Iterable[str], dialect: str) -> None:
+            def progress(done: int) -> None:
+                sql = journal.partial_progress_sql(dialect, revision, done, schema)
+                _driver_execute(context.connection, sql)
+
+            self._execute_all(context.connection, migration.statements, dialect, progress)
+        _driver_execute(context.connection, record)
+        _driver_execute(context.connection, journal.partial_clear_sql(dialect, revision, schema))
+
+    def _execute_all(
+        self,
+        connection: Any,
+        statements: Iterable[str],
+        dialect: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         # The DBAPI cursor of the migration's own connection (same transaction):
         # no parameters are passed, so no driver treats % or : as placeholders,
         # and thousands of statements skip SQLAlchemy's per-call overhead.
@@ -121,6 +141,10 @@ class GooseMigration:
                 try:
                     for piece in _split_for_driver(statement, dialect):
                         cursor.execute(piece)
+                    if progress is not None:
+                        progress(number)
+                except MigrationError:
+                    raise
                 except Exception as exc:  # the driver's own error, with our context
                     reason = getattr(exc, "orig", None) or exc
                     raise MigrationError(
