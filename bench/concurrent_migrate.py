@@ -13,7 +13,7 @@ Times are wall clock from the moment the processes are released to the moment
 the last one exits; the interpreters are already running when released, so
 interpreter start-up is excluded and imports are included.
 
-    /work/venv/bin/python bench/concurrent_migrate.py --runs 5 --processes 32
+    .venv/bin/python bench/concurrent_migrate.py --runs 5 --processes 32
 """
 
 from __future__ import annotations

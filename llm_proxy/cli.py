@@ -105,7 +105,27 @@ def reporter(line: str) -> None:
     (_waiting if to_stderr else _report)(line)
 
 
-class _OneLineErrorsGroup(click.Group):
+class _LazyGroup(click.Group):
+    """Subcommands that live in their own modules are imported only when named,
+    so `migrate up` on a server start does not load setup/server/validate code."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, attribute = self.lazy[name].split(":")
+            from importlib import import_module
+
+            self.add_command(getattr(import_module(module, __package__), attribute), name)
+        return super().get_command(ctx, name)
+
+
+class _OneLineErrorsGroup(_LazyGroup):
     """Usage errors (a missing argument, an unknown option) are one `Error:` line
     too, like every other error, with click's exit code 2."""
 
@@ -122,13 +142,23 @@ class _OneLineErrorsGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-@click.group(cls=_OneLineErrorsGroup)
+@click.group(
+    cls=_OneLineErrorsGroup,
+    lazy={"setup": ".app_cli:setup_command", "server": ".app_cli:server_command"},
+)
 @click.version_option(package_name="llm-proxy")
 def main() -> None:
     """llm-proxy: database setup and migrations."""
 
 
-@main.group()
+@main.group(
+    cls=_LazyGroup,
+    lazy={
+        "validate": ".validate_cli:validate_command",
+        "create": ".authoring_cli:create_command",
+        "fix": ".authoring_cli:fix_command",
+    },
+)
 def migrate() -> None:
     """Apply, roll back and inspect database migrations (goose files + Alembic revisions)."""
 
@@ -306,8 +336,7 @@ def status(settings: llm_config.Settings, as_json: bool) -> None:
 
         click.echo(json.dumps(commands.status_json(report, settings), indent=2))
         return
-    for line in commands.format_status(report):
-        click.echo(line)
+    click.echo("\n".join(commands.format_status(report)))
 
 
 @migrate.command()
@@ -338,20 +367,6 @@ def repair(settings: llm_config.Settings) -> None:
     if not changed:
         click.echo("checksums match: nothing to repair")
 
-
-from .app_cli import server_command, setup_command  # noqa: E402
-
-main.add_command(setup_command, "setup")
-main.add_command(server_command, "server")
-
-from .validate_cli import validate_command  # noqa: E402
-
-migrate.add_command(validate_command, "validate")
-
-from .authoring_cli import create_command, fix_command  # noqa: E402
-
-migrate.add_command(create_command, "create")
-migrate.add_command(fix_command, "fix")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -106,7 +106,10 @@ def _ok(result: Any) -> None:
 
 
 def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
+    # A "warning:" line (a partial NO TRANSACTION run being retried) may come first.
+    lines = [
+        line for line in stderr.splitlines() if line.strip() and not line.startswith("warning:")
+    ]
     assert len(lines) == 1, f"expected one error line, got {lines}"
     assert lines[0].startswith("Error: "), lines
     return lines[0]

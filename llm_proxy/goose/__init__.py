@@ -1,33 +1,37 @@
-"""goose-format SQL migrations: parsing, ENVSUB and file naming (no database access)."""
+"""goose-format SQL migrations: parsing, ENVSUB and file naming (no database access).
 
-from .files import (
-    MigrationFile,
-    MigrationFileError,
-    discover,
-    fix_plan,
-    is_timestamp_version,
-    new_migration_text,
-    next_sequential_name,
-    parse_filename,
-    sanitize_description,
-    timestamp_name,
-)
-from .parser import GooseParseError, ParsedMigration, has_bom, parse, parse_sections
+Names are re-exported lazily: the no-op start path needs `files` only, and must
+not pay for loading the parser.
+"""
 
-__all__ = [
-    "GooseParseError",
-    "MigrationFile",
-    "MigrationFileError",
-    "ParsedMigration",
-    "discover",
-    "fix_plan",
-    "has_bom",
-    "is_timestamp_version",
-    "new_migration_text",
-    "next_sequential_name",
-    "parse",
-    "parse_filename",
-    "parse_sections",
-    "sanitize_description",
-    "timestamp_name",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "MigrationFile": "files",
+    "MigrationFileError": "files",
+    "discover": "files",
+    "fix_plan": "files",
+    "is_timestamp_version": "files",
+    "new_migration_text": "files",
+    "next_sequential_name": "files",
+    "parse_filename": "files",
+    "sanitize_description": "files",
+    "timestamp_name": "files",
+    "GooseParseError": "parser",
+    "ParsedMigration": "parser",
+    "has_bom": "parser",
+    "parse": "parser",
+    "parse_sections": "parser",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)

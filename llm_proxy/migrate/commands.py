@@ -22,7 +22,6 @@ from llm_proxy import drivers
 from llm_proxy.config import Settings
 
 from . import fastpath, journal, shim
-from .environment import CONNECTION_KEY, RAN_KEY, REPORTER_KEY, SETTINGS_KEY
 from .loader import GooseMigration, all_scripts, attach_goose_directory
 from .state import DatabaseView, Graph
 
@@ -57,6 +56,8 @@ def alembic_config(
     settings: Settings, report: Report | None = None, connection: Any = None
 ) -> Config:
     from alembic.config import Config
+
+    from .environment import CONNECTION_KEY, REPORTER_KEY, SETTINGS_KEY
 
     config = Config(str(settings.alembic_ini)) if settings.alembic_ini else Config()
     config.set_main_option("script_location", str(settings.script_location))
@@ -281,6 +282,8 @@ def up(
     from alembic import command
 
     config = alembic_config(settings, report)
+    from .environment import RAN_KEY
+
     ran: list[str] = []  # filled by env.py: what this process applied, not a waiter's guess
     config.attributes[RAN_KEY] = ran
     _run_alembic(lambda: command.upgrade(config, target or "heads"))
@@ -501,10 +504,7 @@ def status(settings: Settings) -> Status:
             stamp = entry.applied_at if entry else None
         entry = entries.get(revision)
         changed = bool(
-            applied
-            and entry is not None
-            and paths[revision].exists()
-            and journal.file_checksum(paths[revision]) != entry.checksum
+            applied and entry is not None and _checksum_or_none(paths[revision]) != entry.checksum
         )
         rows.append(
             StatusRow(
@@ -535,6 +535,13 @@ def status(settings: Settings) -> Status:
         heads=graph.heads,
         applied_heads=graph.heads_of(set(view.applied)),
     )
+
+
+def _checksum_or_none(path: Path) -> str | None:
+    try:
+        return journal.file_checksum(path)
+    except FileNotFoundError:
+        return None
 
 
 def _status_reads(

@@ -9,7 +9,7 @@ an "Applied At" for Python revisions (Alembic keeps no time).
 
 from __future__ import annotations
 
-import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +51,23 @@ def _quote(value: str) -> str:
 
 
 def file_checksum(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    """SHA-256 of the file's bytes. `status` hashes every applied file, so small
+    files (nearly all) are read with one system call, large ones in blocks."""
+    import hashlib
+
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        digest = hashlib.sha256()
+        while block := os.read(descriptor, _CHECKSUM_BLOCK):
             digest.update(block)
+            if len(block) < _CHECKSUM_BLOCK:
+                break
+    finally:
+        os.close(descriptor)
     return digest.hexdigest()
+
+
+_CHECKSUM_BLOCK = 1 << 20
 
 
 def create_sql(dialect: str, schema: str | None = None) -> str:

@@ -9,6 +9,7 @@ goose_db_version as goose would, inside the migration's transaction.
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose import version_table
-from llm_proxy.goose.parser import GooseParseError, ParsedMigration, parse_sections
 
 from . import journal
 from .state import AFTER_MARKER, Node, StateConflict
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
+
+    from llm_proxy.goose.parser import ParsedMigration
 
 # Marks a Script as goose-backed; other code tests for it rather than for a type.
 GOOSE_FILE_ATTR = "goose_file"
@@ -60,6 +62,8 @@ class GooseMigration:
                 ) from None
             except OSError as exc:
                 raise MigrationError(f"{self.file.path}: cannot read: {exc.strerror}") from None
+            from llm_proxy.goose.parser import GooseParseError, parse_sections
+
             try:
                 self._parsed = parse_sections(text)
             except GooseParseError as exc:
@@ -199,6 +203,9 @@ def is_goose_applied(connection: Any, dialect: str, version: int, schema: str | 
     return bool(row and row[0])
 
 
+_MARKER_SCAN_BYTES = 8192
+
+
 def read_after_marker(path: Path) -> tuple[str, ...] | None:
     """The revisions a goose file's ``-- llm-proxy: after REV[, REV]`` line names,
     or None without one. Only the comment block before the first statement is
@@ -206,6 +213,15 @@ def read_after_marker(path: Path) -> tuple[str, ...] | None:
     marker_prefix = AFTER_MARKER.split(":")[0]  # "-- llm-proxy"
     found: tuple[str, ...] | None = None
     try:
+        # Most files have no marker: a raw read of the head settles that cheaply
+        # (every start with nothing to do lists all files).
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            head = os.read(descriptor, _MARKER_SCAN_BYTES)
+        finally:
+            os.close(descriptor)
+        if b"llm-proxy" not in head and len(head) < _MARKER_SCAN_BYTES:
+            return None
         with path.open(encoding="utf-8") as handle:
             for number, raw in enumerate(handle, start=1):
                 line = raw.lstrip("\ufeff").strip()
