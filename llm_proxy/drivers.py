@@ -7,6 +7,8 @@ one-line DatabaseUnavailable errors that name host and port, never a password.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -134,6 +136,17 @@ def _connect_mysql(settings: Settings, *, autocommit: bool) -> Any:
             f"cannot connect to MySQL at {describe_server(settings)}: "
             f"{_redact(_reason(exc), settings)}"
         ) from None
+
+
+@contextmanager
+def session(settings: Settings) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+    """An `execute(sql) -> rows` callable over a fresh autocommit connection,
+    closed afterwards: what the version-table readers in `shim` and `journal` take."""
+    connection = connect(settings)
+    try:
+        yield lambda sql: rows(connection, sql)
+    finally:
+        connection.close()
 
 
 def rows(connection: Any, sql: str) -> list[tuple[Any, ...]]:

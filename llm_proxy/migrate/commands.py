@@ -113,13 +113,8 @@ def _file_paths(settings: Settings, graph: Graph) -> dict[str, Path]:
 def _read_journal(settings: Settings) -> dict[str, journal.Entry]:
     if fastpath.database_missing(settings):
         return {}
-    connection = drivers.connect(settings)
-    try:
-        return journal.read(
-            lambda sql: drivers.rows(connection, sql), settings.dialect, settings.schema
-        )
-    finally:
-        connection.close()
+    with drivers.session(settings) as execute:
+        return journal.read(execute, settings.dialect, settings.schema)
 
 
 def modified_revisions(settings: Settings, graph: Graph, view: DatabaseView) -> list[str]:
@@ -199,13 +194,8 @@ def _check_checksums(
 def _warn_partial(settings: Settings, graph: Graph, revisions: list[str], report: Report) -> None:
     if fastpath.database_missing(settings):
         return
-    connection = drivers.connect(settings)
-    try:
-        runs = journal.read_partial(
-            lambda sql: drivers.rows(connection, sql), settings.dialect, settings.schema
-        )
-    finally:
-        connection.close()
+    with drivers.session(settings) as execute:
+        runs = journal.read_partial(execute, settings.dialect, settings.schema)
     for revision in revisions:
         run = runs.get(revision)
         if run is not None and run.direction == "up":
@@ -423,12 +413,7 @@ def repair(settings: Settings, *, report: Report = _quiet) -> list[str]:
         view = read_view(settings, graph)
         changed = modified_revisions(settings, graph, view)
         paths = _file_paths(settings, graph)
-        connection = drivers.connect(settings)
-        try:
-
-            def execute(sql: str) -> list[tuple[Any, ...]]:
-                return drivers.rows(connection, sql)
-
+        with drivers.session(settings) as execute:
             journal.ensure(execute, settings.dialect, settings.schema)
             for revision in changed:
                 checksum = journal.file_checksum(paths[revision])
@@ -439,8 +424,6 @@ def repair(settings: Settings, *, report: Report = _quiet) -> list[str]:
             )
             for revision in recorded:
                 report(f"recorded checksum of {_name(graph, revision)}")
-        finally:
-            connection.close()
     return changed
 
 
@@ -553,18 +536,11 @@ def _status_reads(
     connection."""
     if fastpath.database_missing(settings):
         return {}, {}, {}, shim.reconcile(graph, (), 0, ())
-    connection = drivers.connect(settings)
-    try:
-
-        def execute(sql: str) -> list[tuple[Any, ...]]:
-            return drivers.rows(connection, sql)
-
+    with drivers.session(settings) as execute:
         goose_state = shim.read_goose_state(execute, settings.dialect, settings.schema)
         heads = shim.read_alembic_heads(execute, settings.dialect, settings.schema)
         entries = journal.read(execute, settings.dialect, settings.schema)
         partial_runs = journal.read_partial(execute, settings.dialect, settings.schema)
-    finally:
-        connection.close()
     view = shim.reconcile(graph, goose_state.applied.keys(), goose_state.current_version, heads)
     return dict(goose_state.applied), entries, partial_runs, view
 
@@ -572,14 +548,8 @@ def _status_reads(
 def version(settings: Settings) -> int:
     if fastpath.database_missing(settings):
         return 0
-    connection = drivers.connect(settings)
-    try:
-        state = shim.read_goose_state(
-            lambda sql: drivers.rows(connection, sql), settings.dialect, settings.schema
-        )
-    finally:
-        connection.close()
-    return state.current_version
+    with drivers.session(settings) as execute:
+        return shim.read_goose_state(execute, settings.dialect, settings.schema).current_version
 
 
 def _goose_time(stamp: dt.datetime) -> str:

@@ -123,11 +123,6 @@ def quick_state(settings: Settings, graph: Graph) -> QuickState:
     """Both version tables read once through the plain driver, reconciled."""
     if database_missing(settings):
         return QuickState(graph, shim.reconcile(graph, (), 0, ()), ())
-    connection = drivers.connect(settings)
-    try:
-        view, heads = shim.database_view(
-            lambda sql: drivers.rows(connection, sql), settings.dialect, graph, settings.schema
-        )
-    finally:
-        connection.close()
+    with drivers.session(settings) as execute:
+        view, heads = shim.database_view(execute, settings.dialect, graph, settings.schema)
     return QuickState(graph, view, heads)
