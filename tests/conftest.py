@@ -102,7 +102,8 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.Error as exc:
-        _unavailable("PostgreSQL at 127.0.0.1:5432", " ".join(str(exc).split())[:200])
+        where = PG_ADMIN_URL.split("@")[-1].rsplit("/", 1)[0]
+        _unavailable(f"PostgreSQL at {where}", " ".join(str(exc).split())[:200])
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]

@@ -150,10 +150,12 @@ class GooseMigration:
                 except MigrationError:
                     raise
                 except Exception as exc:  # the driver's own error, with our context
-                    reason = getattr(exc, "orig", None) or exc
+                    reason = str(getattr(exc, "orig", None) or exc).strip()
+                    # The driver's first line: PostgreSQL adds "LINE 1: ... ^" below it.
+                    reason = reason.splitlines()[0] if reason else type(exc).__name__
                     raise MigrationError(
                         f"{self.file.name}: statement {number} failed: "
-                        f"{_first_line(str(reason))} (statement: {_first_line(statement)})"
+                        f"{_first_line(reason)} (statement: {_first_line(statement)})"
                     ) from exc
         finally:
             cursor.close()
