@@ -117,12 +117,12 @@ def _apply(
     settings: llm_config.Settings, report: Report, directory: str
 ) -> tuple[list[Finding], str]:
     """The round trip's findings and where it ran; exits 2 when there is no scratch database."""
-    from .migrate import validate
+    from .migrate import roundtrip
 
     try:
-        with validate.scratch_database(settings) as scratch:
-            where = validate.describe(scratch)
-            return validate.round_trip(scratch, report, directory), where
+        with roundtrip.scratch_database(settings) as scratch:
+            where = roundtrip.describe(scratch)
+            return roundtrip.round_trip(scratch, report, directory), where
     except Exception as exc:
         _cannot_run(_message(exc))
         raise  # unreachable: _cannot_run exits

@@ -14,7 +14,8 @@ from conftest import (
     write_migration,
 )
 
-from llm_proxy.migrate import validate
+from llm_proxy import config as llm_config
+from llm_proxy.migrate import roundtrip
 from llm_proxy.migrate.validate import SourceFile, lint, lint_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "validate"
@@ -541,8 +542,8 @@ def test_round_trip_failure_on_second_up_is_reported(migrations_dir: Path) -> No
 
 def test_scratch_sqlite_directory_is_removed() -> None:
     seen: list[Path] = []
-    settings = validate.llm_config.resolve(migrations_dir=str(SQL_DIR), env={})
-    with validate.scratch_database(settings) as scratch:
+    settings = llm_config.resolve(migrations_dir=str(SQL_DIR), env={})
+    with roundtrip.scratch_database(settings) as scratch:
         assert scratch.sqlite_path is not None
         seen.append(scratch.sqlite_path.parent)
         assert seen[0].name.startswith("llmproxy_validate_")

@@ -1,0 +1,206 @@
+"""`migrate validate --apply`: up, down-to 0 and up again on a scratch database
+(a temporary SQLite file, or a database created on the given server and dropped
+afterwards, even on failure), reported as validate findings."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from llm_proxy import config as llm_config
+
+from .validate import ERROR, SCRATCH_PREFIX, WARNING, Finding, Report
+
+# ---------------------------------------------------------------- round trip (I/O)
+
+
+class ValidateError(RuntimeError):
+    """Validation could not run (no scratch database); the message is one line."""
+
+
+def _scratch_settings(
+    settings: llm_config.Settings, *, db: str | None = None, url: str | None = None
+) -> llm_config.Settings:
+    scratch = llm_config.resolve(
+        db=db, database_url=url, migrations_dir=str(settings.migrations_dir), env={}
+    )
+    # The user's Alembic project (Python revisions) takes part, as in `migrate up`.
+    return dataclasses.replace(
+        scratch, script_location=settings.script_location, alembic_ini=settings.alembic_ini
+    )
+
+
+def describe(settings: llm_config.Settings) -> str:
+    """A scratch database for a summary line (never a password)."""
+    if settings.dialect == "sqlite":
+        return "a scratch SQLite database"
+    from llm_proxy import drivers
+
+    kind = "PostgreSQL" if settings.dialect == "postgresql" else "MySQL"
+    return f"{kind} scratch database {drivers.describe_server(settings)}"
+
+
+@contextmanager
+def scratch_database(settings: llm_config.Settings) -> Iterator[llm_config.Settings]:
+    """Settings for a new, empty database, removed afterwards whatever happens.
+
+    SQLite (and any SQLite ``settings``): a file in a new temporary directory. PostgreSQL and
+    MySQL: ``llmproxy_validate_<random>`` created on the server ``settings`` names (through the
+    database in its URL) and dropped at the end.
+    """
+    if settings.dialect == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as directory:
+            scratch = _scratch_settings(settings, db=str(Path(directory) / "scratch.db"))
+            yield scratch
+        return
+    # A fresh random name, and CREATE DATABASE fails rather than reuse an existing database:
+    # whatever happens, the round trip never runs in a database that held anything.
+    name = f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
+    parts = urlsplit(settings.url)
+    scratch = _scratch_settings(settings, url=urlunsplit(parts._replace(path=f"/{name}")))
+    _server_execute(settings, _create_sql(settings.dialect, name))
+    try:
+        yield scratch
+    finally:
+        _drop_scratch(settings, name)
+
+
+def _create_sql(dialect: str, name: str) -> list[str]:
+    return [f'CREATE DATABASE "{name}"' if dialect == "postgresql" else f"CREATE DATABASE `{name}`"]
+
+
+def _drop_scratch(settings: llm_config.Settings, name: str) -> None:
+    if settings.dialect == "postgresql":
+        statements = [
+            # Pooled connections of the round trip may still be open.
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+            f'DROP DATABASE IF EXISTS "{name}"',
+        ]
+    else:
+        statements = [f"DROP DATABASE IF EXISTS `{name}`"]
+    try:
+        _server_execute(settings, statements)
+    except Exception as exc:
+        raise ValidateError(
+            f"could not drop the scratch database {name}: {_first_line(exc)}; drop it by hand"
+        ) from None
+
+
+def _server_execute(settings: llm_config.Settings, statements: list[str]) -> None:
+    from llm_proxy import drivers
+
+    connection = drivers.connect(settings, autocommit=True)
+    try:
+        for statement in statements:
+            try:
+                drivers.rows(connection, statement)
+            except Exception as exc:
+                raise ValidateError(
+                    f"cannot prepare a scratch database on {drivers.describe_server(settings)}: "
+                    f"{_first_line(exc)}"
+                ) from None
+    finally:
+        connection.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+_FAILED_STATEMENT = re.compile(r": statement (?P<number>\d+) failed: ")
+_BOOKKEEPING_PREFIXES = ("goose_db_version", "alembic_version", "llm_proxy_")
+
+
+def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> list[Finding]:
+    """Apply everything, roll everything back (down-to 0), apply again, on ``scratch``.
+
+    Returns an ``apply`` error for the first failure (naming its file, line and statement) and
+    an ``apply-leftover`` warning when tables survive the full rollback."""
+    from llm_proxy.errors import user_message
+
+    from . import commands
+
+    phases: list[tuple[int, str, Callable[[], object]]] = [
+        (0, "applying every migration (up)", lambda: commands.up(scratch)),
+        (1, "rolling every migration back (down-to 0)", lambda: commands.down_to(scratch, "0")),
+        (0, "applying every migration again (up)", lambda: commands.up(scratch)),
+    ]
+    findings: list[Finding] = []
+    for direction, label, action in phases:
+        try:
+            action()
+        except Exception as exc:
+            if not _migration_failure(exc):
+                raise
+            message = user_message(exc) or _first_line(exc)
+            findings.append(_failure_finding(message, label, direction, report, directory))
+            return findings
+        if direction == 1:
+            left = _leftover_tables(scratch)
+            if left:
+                findings.append(
+                    Finding(
+                        directory,
+                        None,
+                        WARNING,
+                        "apply-leftover",
+                        "after rolling every migration back these tables remain: "
+                        f"{', '.join(left)} (a Down does not undo its Up)",
+                    )
+                )
+    return findings
+
+
+def _migration_failure(exc: BaseException) -> bool:
+    """A failure of the migrations themselves; anything else (the scratch server went away,
+    a lock timeout) is validate's own trouble and propagates."""
+    name, module = type(exc).__name__, type(exc).__module__
+    if name in ("MigrationError", "MigrateError", "CommandError", "GooseParseError"):
+        return True
+    return module.startswith("sqlalchemy")
+
+
+def _failure_finding(
+    message: str, label: str, direction: int, report: Report, directory: str
+) -> Finding:
+    """The loader names the file and the statement's number: point at its line."""
+    for name, path in report.paths.items():
+        match = _FAILED_STATEMENT.match(message, len(name)) if message.startswith(name) else None
+        if match is None:
+            continue
+        number = int(match.group("number"))
+        lines = report.statement_lines.get(name, ([], []))[direction]
+        line = lines[number - 1] if number <= len(lines) else None
+        detail = message[match.end() :]
+        return Finding(
+            path, line, ERROR, "apply", f"{label} failed at statement {number}: {detail}"
+        )
+    return Finding(directory, None, ERROR, "apply", f"{label} failed: {message}")
+
+
+def _leftover_tables(settings: llm_config.Settings) -> list[str]:
+    from llm_proxy import drivers
+
+    query = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND name NOT LIKE 'sqlite_%'",
+        "postgresql": "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema()",
+        "mysql": "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+    }[settings.dialect]
+    connection = drivers.connect(settings)
+    try:
+        names = [str(row[0]) for row in drivers.rows(connection, query)]
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
+    return sorted(n for n in names if not n.lower().startswith(_BOOKKEEPING_PREFIXES))
