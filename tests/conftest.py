@@ -26,6 +26,20 @@ MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# What llm-proxy reads from the environment. Tests set these explicitly or not at
+# all: neither the runner's shell nor one test may leak them into another.
+SETTINGS_ENV = (
+    "DATABASE_URL",
+    "DATABASE_PATH",
+    "DB_DRIVER",
+    "LLM_PROXY_MIGRATIONS_DIR",
+    "LLM_PROXY_ALEMBIC_INI",
+    "LLM_PROXY_AUTO_MIGRATE",
+    "LLM_PROXY_LOCK_TIMEOUT",
+    "LLM_PROXY_DB_SCHEMA",
+    "LLM_PROXY_DEBUG",
+)
+
 
 def _unavailable(what: str, reason: str) -> None:
     message = f"{what} not reachable ({reason})"
@@ -154,18 +168,7 @@ def run_cli(
     user: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed `llm-proxy` in a real process."""
-    full_env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in (
-            "DATABASE_URL",
-            "DATABASE_PATH",
-            "DB_DRIVER",
-            "LLM_PROXY_MIGRATIONS_DIR",
-            "LLM_PROXY_ALEMBIC_INI",
-        )
-    }
+    full_env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "llm_proxy", *args],
@@ -181,16 +184,7 @@ def run_cli(
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose their database explicitly; the runner's environment must not leak in."""
-    for name in (
-        "DATABASE_URL",
-        "DATABASE_PATH",
-        "DB_DRIVER",
-        "LLM_PROXY_MIGRATIONS_DIR",
-        "LLM_PROXY_ALEMBIC_INI",
-        "LLM_PROXY_AUTO_MIGRATE",
-        "LLM_PROXY_LOCK_TIMEOUT",
-        "LLM_PROXY_DB_SCHEMA",
-    ):
+    for name in SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
 
 

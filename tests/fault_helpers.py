@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conftest import SETTINGS_ENV
+
 WAITING = "waiting for migration lock held by another process..."
 DEFAULT_SEED = 20240917
 # Rows of the slow data migration, sized so it takes ~150 ms on a laptop-class CPU.
@@ -33,17 +35,7 @@ BULK_ROWS = {"sqlite": 200_000, "postgresql": 50_000}
 VERSION_TABLES = ("goose_db_version", "alembic_version")
 JOURNAL_TABLE = "llm_proxy_migrations"
 
-_CHILD_ENV_DROP = (
-    "DATABASE_URL",
-    "DATABASE_PATH",
-    "DB_DRIVER",
-    "LLM_PROXY_MIGRATIONS_DIR",
-    "LLM_PROXY_ALEMBIC_INI",
-    "LLM_PROXY_AUTO_MIGRATE",
-    "LLM_PROXY_LOCK_TIMEOUT",
-    "LLM_PROXY_DB_SCHEMA",
-    "LLM_PROXY_DEBUG",
-)
+_CHILD_ENV_DROP = SETTINGS_ENV
 
 
 # ------------------------------------------------------------------ seeds and counts

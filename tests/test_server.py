@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SQL_DIR, cli, settings_for, sqlite_dump, sqlite_rows, write_migration
+from conftest import (
+    SETTINGS_ENV,
+    SQL_DIR,
+    cli,
+    settings_for,
+    sqlite_dump,
+    sqlite_rows,
+    write_migration,
+)
 
 from llm_proxy import database
 from llm_proxy.migrate.state import DatabaseView, Graph, Node
@@ -29,16 +37,7 @@ from llm_proxy.server import parse_addr, readiness_answer
 SHIPPED = [p.name for p in sorted(SQL_DIR.glob("*.sql"))]
 LISTENING = re.compile(r"^llm-proxy listening on http://127\.0\.0\.1:(\d+)$", re.MULTILINE)
 START_TIMEOUT = 60.0
-_ENV_DROP = (
-    "DATABASE_URL",
-    "DATABASE_PATH",
-    "DB_DRIVER",
-    "LLM_PROXY_MIGRATIONS_DIR",
-    "LLM_PROXY_ALEMBIC_INI",
-    "LLM_PROXY_AUTO_MIGRATE",
-    "LLM_PROXY_LOCK_TIMEOUT",
-    "LLM_PROXY_DB_SCHEMA",
-)
+_ENV_DROP = SETTINGS_ENV
 
 
 class Server:
