@@ -17,10 +17,16 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
-def create_engine(settings: Settings) -> Engine:
+def create_engine(settings: Settings, session: Any = None) -> Engine:
+    """An engine for the configured database. `session` (PostgreSQL/MySQL): a DBAPI
+    connection from llm_proxy.drivers to use as the engine's only connection; the
+    caller owns it (it holds the migration lock) and closes it."""
     import sqlalchemy
     from sqlalchemy import event
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy.pool import NullPool, StaticPool
+
+    if session is not None and settings.dialect != "sqlite":
+        return sqlalchemy.create_engine(settings.url, creator=lambda: session, poolclass=StaticPool)
 
     if settings.dialect == "sqlite":
         if settings.sqlite_path is not None:

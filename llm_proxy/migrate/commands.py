@@ -251,12 +251,41 @@ def up(
     report: Report = _quiet,
 ) -> UpResult:
     _check_directories(settings)
+    options = {
+        "to": to,
+        "allow_missing": allow_missing,
+        "ignore_checksums": ignore_checksums,
+        "dry_run": dry_run,
+        "report": report,
+    }
     graph = fastpath.revision_graph(settings)
     if graph is not None and to is None:
         quick = fastpath.quick_state(settings, graph)
         if quick.nothing_to_do:  # the common server start: no Alembic import at all
             return UpResult(applied=[], version=quick.view.goose_current)
+        if not dry_run:
+            from .lock import held_for_migration
 
+            # Wait for the lock before importing Alembic: of many instances
+            # starting together, the ones that waited re-check and stop here.
+            with held_for_migration(settings, on_wait=report) as session:
+                quick = fastpath.quick_state(settings, graph)
+                if quick.nothing_to_do:
+                    return UpResult(applied=[], version=quick.view.goose_current)
+                return _up_through_alembic(settings, prelocked={"session": session}, **options)
+    return _up_through_alembic(settings, prelocked=None, **options)
+
+
+def _up_through_alembic(
+    settings: Settings,
+    *,
+    to: str | None,
+    allow_missing: bool,
+    ignore_checksums: bool,
+    dry_run: bool,
+    report: Report,
+    prelocked: dict[str, Any] | None,
+) -> UpResult:
     script = load_scripts(settings)
     graph = revision_graph(script)
     view = read_view(settings, graph)
@@ -271,11 +300,13 @@ def up(
 
     from alembic import command
 
-    config = alembic_config(settings, report)
-    from .environment import RAN_KEY
+    from .environment import PRELOCKED_KEY, RAN_KEY
 
+    config = alembic_config(settings, report)
     ran: list[str] = []  # filled by env.py: what this process applied, not a waiter's guess
     config.attributes[RAN_KEY] = ran
+    if prelocked is not None:
+        config.attributes[PRELOCKED_KEY] = prelocked
     _run_alembic(lambda: command.upgrade(config, target or "heads"))
     after = read_view(settings, graph)
     return UpResult(applied=ran, version=after.goose_current)

@@ -30,6 +30,7 @@ from .lock import migration_lock
 SETTINGS_KEY = "llm_proxy_settings"
 REPORTER_KEY = "llm_proxy_reporter"
 CONNECTION_KEY = "connection"
+PRELOCKED_KEY = "llm_proxy_prelocked"  # the caller holds the lock: {"session": conn or None}
 RAN_KEY = "llm_proxy_ran"  # a list the caller passes; receives each revision actually run
 
 # Tables that are ours or goose's, never part of the application schema.
@@ -111,6 +112,16 @@ def _run_online(context: Any, settings: llm_config.Settings, target_metadata: An
 
     reporter: Callable[[str], None] | None = context.config.attributes.get(REPORTER_KEY)
     given = context.config.attributes.get(CONNECTION_KEY)
+    prelocked = context.config.attributes.get(PRELOCKED_KEY)
+    if prelocked is not None:
+        # llm-proxy took the lock before importing Alembic (lock.held_for_migration);
+        # on a server the migration runs on the very session that holds it.
+        engine = create_engine(settings, session=prelocked["session"])
+        with engine.connect() as connection:
+            _migrate(context, settings, connection, target_metadata, reporter)
+        if prelocked["session"] is None:
+            engine.dispose()  # SQLite; a server session is closed by its owner
+        return
     if given is not None or settings.dialect == "sqlite":
         # SQLite: lock first, so that waiting creates no database file.
         with migration_lock(settings, on_wait=reporter):

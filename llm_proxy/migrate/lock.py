@@ -176,3 +176,48 @@ def _acquire_polling(
         if time.monotonic() >= deadline:
             raise _timeout_error(settings)
         time.sleep(POLL_SECONDS)
+
+
+@contextmanager
+def held_for_migration(
+    settings: Settings, on_wait: Callable[[str], None] | None = None
+) -> Iterator[Any]:
+    """The migration lock, taken with the plain driver before anything imports
+    SQLAlchemy or Alembic: a crowd of instances starting together then waits
+    here, re-checks, and finds nothing to do without paying for those imports.
+
+    Yields the DBAPI connection that holds the lock on PostgreSQL and MySQL (the
+    migration must run on it, so a killed migrator's running statement keeps
+    the lock, see `migration_lock`), None on SQLite. Inside the block the
+    connection is in transaction mode, ready to be handed to SQLAlchemy.
+    """
+    if settings.dialect == "sqlite":
+        with migration_lock(settings, on_wait):
+            yield None
+        return
+    connection = drivers.connect(settings, autocommit=True)
+    try:
+
+        def query(sql: str) -> Any:
+            found = drivers.rows(connection, sql)
+            return found[0][0] if found else None
+
+        with _held(query, settings, on_wait):
+            _set_autocommit(connection, False)
+            try:
+                yield connection
+            finally:
+                # Back to autocommit so that the release statement runs on its own.
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+                    _set_autocommit(connection, True)
+    finally:
+        connection.close()
+
+
+def _set_autocommit(connection: Any, value: bool) -> None:
+    # psycopg has a property, PyMySQL a method.
+    if callable(getattr(connection, "autocommit", None)):
+        connection.autocommit(value)
+    else:
+        connection.autocommit = value
