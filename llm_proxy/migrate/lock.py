@@ -212,7 +212,8 @@ def held_for_migration(
                     connection.rollback()
                     _set_autocommit(connection, True)
     finally:
-        connection.close()
+        with contextlib.suppress(Exception):  # a session the server cut is closed already
+            connection.close()
 
 
 def _set_autocommit(connection: Any, value: bool) -> None:
