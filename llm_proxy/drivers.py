@@ -56,6 +56,18 @@ def _redact(text: str, settings: Settings) -> str:
     return text.replace(password, "***") if password else text
 
 
+def _driver(module: str, extra: str) -> Any:
+    """The DBAPI module, or a one-line error saying which extra installs it."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ImportError:
+        raise DatabaseUnavailable(
+            f"the {module} driver is not installed: pip install 'llm-proxy[{extra}]'"
+        ) from None
+
+
 def connect(settings: Settings, *, autocommit: bool = True, create: bool = False) -> Any:
     """A DBAPI connection to the configured database."""
     if settings.dialect == "sqlite":
@@ -100,7 +112,7 @@ def postgres_options(settings: Settings) -> str | None:
 
 
 def _connect_postgres(settings: Settings, *, autocommit: bool) -> Any:
-    import psycopg
+    psycopg = _driver("psycopg", "postgres")
 
     conninfo = "postgresql://" + settings.url.split("://", 1)[1]
     extra: dict[str, Any] = {}
@@ -117,7 +129,7 @@ def _connect_postgres(settings: Settings, *, autocommit: bool) -> Any:
 
 
 def _connect_mysql(settings: Settings, *, autocommit: bool) -> Any:
-    import pymysql
+    pymysql = _driver("pymysql", "mysql")
 
     parts = _server_parts(settings.url)
     try:
