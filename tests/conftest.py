@@ -26,6 +26,14 @@ MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Tables that record migrations (goose's, Alembic's, ours) rather than hold data.
+BOOKKEEPING = {
+    "goose_db_version",
+    "alembic_version",
+    "llm_proxy_migrations",
+    "llm_proxy_partial_runs",
+}
+
 # What llm-proxy reads from the environment. Tests set these explicitly or not at
 # all: neither the runner's shell nor one test may leak them into another.
 SETTINGS_ENV = (

@@ -11,19 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import REPO, cli, run_cli, settings_for, write_migration
+from conftest import BOOKKEEPING, REPO, cli, run_cli, settings_for, write_migration
 
 pymysql = pytest.importorskip("pymysql")
 
 MYSQL_DIR = REPO / "sql" / "mysql"
 SHIPPED = sorted(p.name for p in MYSQL_DIR.glob("*.sql"))
 APP_TABLES = {"projects", "tokens", "audit_events"}
-BOOKKEEPING = {
-    "goose_db_version",
-    "alembic_version",
-    "llm_proxy_migrations",
-    "llm_proxy_partial_runs",
-}
 
 # goose v3's MySQL version table, as DESIGN.md gives it.
 GOOSE_MYSQL_DDL = """CREATE TABLE {table} (

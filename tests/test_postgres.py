@@ -10,19 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, cli, run_cli, settings_for, write_migration
+from conftest import BOOKKEEPING, REPO, cli, run_cli, settings_for, write_migration
 
 psycopg = pytest.importorskip("psycopg")
 
 PG_DIR = REPO / "sql" / "postgres"
 SHIPPED = sorted(p.name for p in PG_DIR.glob("*.sql"))
 APP_TABLES = {"projects", "tokens", "audit_events"}
-BOOKKEEPING = {
-    "goose_db_version",
-    "alembic_version",
-    "llm_proxy_migrations",
-    "llm_proxy_partial_runs",
-}
 
 # goose v3's PostgreSQL version table, as DESIGN.md gives it: the reference our table
 # must be indistinguishable from in the catalog.

@@ -33,9 +33,6 @@ CONNECTION_KEY = "connection"
 PRELOCKED_KEY = "llm_proxy_prelocked"  # the caller holds the lock: {"session": conn or None}
 RAN_KEY = "llm_proxy_ran"  # a list the caller passes; receives each revision actually run
 
-# Tables that are ours or goose's, never part of the application schema.
-BOOKKEEPING_TABLES = frozenset({version_table.TABLE, shim.ALEMBIC_TABLE})
-
 
 def settings_for(alembic_config: Any) -> llm_config.Settings:
     """llm-proxy passes its Settings; a stock `alembic` run derives them from the
@@ -53,10 +50,7 @@ def settings_for(alembic_config: Any) -> llm_config.Settings:
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    # llm_proxy_*: our own bookkeeping tables, whoever adds them.
-    return not (
-        type_ == "table" and (name in BOOKKEEPING_TABLES or str(name).startswith("llm_proxy_"))
-    )
+    return not (type_ == "table" and journal.is_bookkeeping_table(str(name)))
 
 
 def run(target_metadata: Any = None) -> None:

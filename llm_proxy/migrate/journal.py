@@ -24,6 +24,17 @@ TABLE = "llm_proxy_migrations"
 # each, deleted in the transaction that writes goose's row.
 PARTIAL_TABLE = "llm_proxy_partial_runs"
 
+# Version tables (goose's, Alembic's) and ours: never application schema.
+_VERSION_TABLES = frozenset({"goose_db_version", "alembic_version"})
+OWN_TABLE_PREFIX = "llm_proxy_"
+
+
+def is_bookkeeping_table(name: str) -> bool:
+    """True for goose's and Alembic's version tables and any table of our own."""
+    lowered = name.lower()
+    return lowered in _VERSION_TABLES or lowered.startswith(OWN_TABLE_PREFIX)
+
+
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 
 _CREATE = {

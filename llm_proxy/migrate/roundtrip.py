@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llm_proxy import config as llm_config
 
+from . import journal
 from .validate import ERROR, SCRATCH_PREFIX, WARNING, Finding, Report
 
 # ---------------------------------------------------------------- round trip (I/O)
@@ -117,7 +118,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 _FAILED_STATEMENT = re.compile(r": statement (?P<number>\d+) failed: ")
-_BOOKKEEPING_PREFIXES = ("goose_db_version", "alembic_version", "llm_proxy_")
 
 
 def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> list[Finding]:
@@ -203,4 +203,4 @@ def _leftover_tables(settings: llm_config.Settings) -> list[str]:
     finally:
         with contextlib.suppress(Exception):
             connection.close()
-    return sorted(n for n in names if not n.lower().startswith(_BOOKKEEPING_PREFIXES))
+    return sorted(n for n in names if not journal.is_bookkeeping_table(n))
