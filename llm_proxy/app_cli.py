@@ -13,18 +13,7 @@ import click
 
 from . import config as llm_config
 from .cli import database_options, handle_errors, reporter
-from .errors import user_message
-
-
-def _reason(exc: Exception) -> str:
-    from .database import DatabaseNewerThanCode
-
-    # errors.user_message does not list this class (yet); its message is for users.
-    message = str(exc) if isinstance(exc, DatabaseNewerThanCode) else user_message(exc)
-    if message is None:
-        detail = str(exc).strip().splitlines()
-        message = f"{type(exc).__name__}: {detail[0] if detail else ''}"
-    return message
+from .errors import DatabaseNewerThanCode, describe_unexpected
 
 
 def _prepare(settings: llm_config.Settings) -> None:
@@ -59,7 +48,9 @@ def setup_command(settings: llm_config.Settings) -> None:
     except Exception as exc:
         if os.environ.get("LLM_PROXY_DEBUG"):
             raise
-        click.echo(f"Warning: Failed to run migrations during setup: {_reason(exc)}", err=True)
+        click.echo(
+            f"Warning: Failed to run migrations during setup: {describe_unexpected(exc)}", err=True
+        )
         click.echo("You can run migrations manually later with: llm-proxy migrate up", err=True)
         return
     if not result.applied:
@@ -106,7 +97,7 @@ def server_command(settings: llm_config.Settings, addr: tuple[str, int], no_migr
         click.echo("Automatic migrations are off; /readyz reports any pending migration")
     try:
         engine = database.open(settings, report=reporter)
-    except database.DatabaseNewerThanCode as exc:
+    except DatabaseNewerThanCode as exc:
         raise click.ClickException(str(exc)) from None
     try:
         httpd = http.make_server(*addr, http.Readiness(settings))

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from . import config as llm_config
-from .errors import user_message
+from .errors import ConfigError, describe_unexpected
 
 
 def _fail(message: str) -> None:
@@ -32,11 +32,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if os.environ.get("LLM_PROXY_DEBUG"):
                 raise
-            message = user_message(exc)
-            if message is None:
-                detail = str(exc).strip().splitlines()
-                message = f"{type(exc).__name__}: {detail[0] if detail else ''}"
-            _fail(message)
+            _fail(describe_unexpected(exc))
 
     return wrapper
 
@@ -85,7 +81,7 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 schema=schema,
                 lock_timeout=lock_timeout,
             )
-        except llm_config.ConfigError as exc:
+        except ConfigError as exc:
             _fail(str(exc))
         return func(settings, **kwargs)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from .errors import ConfigError
+
 DEFAULT_SQLITE_PATH = "data/llm-proxy.db"
 DEFAULT_LOCK_TIMEOUT = 300.0
 
@@ -35,10 +37,6 @@ _DRIVERS = {
     "postgresql": "psycopg",
     "mysql": "pymysql",
 }
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message is one line for the user."""
 
 
 @dataclass(frozen=True)

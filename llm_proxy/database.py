@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
+from .errors import DatabaseNewerThanCode
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from .migrate.commands import UpResult
 
 Report = Callable[[str], None]
-
-
-class DatabaseNewerThanCode(RuntimeError):
-    """The database has a version applied that no migration known here defines."""
 
 
 def _quiet(_: str) -> None:

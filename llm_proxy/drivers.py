@@ -13,10 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .config import Settings
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached or opened; the message is safe to print."""
+from .errors import DatabaseUnavailable, reason
 
 
 def _server_parts(url: str) -> dict[str, Any]:
@@ -44,11 +41,6 @@ def describe_server(settings: Settings) -> str:
     parts = _server_parts(settings.url)
     default_port = 5432 if settings.dialect == "postgresql" else 3306
     return f"{parts['host']}:{parts['port'] or default_port}/{parts['database'] or ''}"
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 def _redact(text: str, settings: Settings) -> str:
@@ -89,7 +81,9 @@ def _connect_sqlite(settings: Settings, *, create: bool) -> Any:
         connection = sqlite3.connect(path, isolation_level=None, timeout=30)
         connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")
     except sqlite3.DatabaseError as exc:
-        raise DatabaseUnavailable(f"cannot open SQLite database {path}: {_reason(exc)}") from None
+        raise DatabaseUnavailable(
+            f"cannot open SQLite database {path}: {reason(exc, whole=True)}"
+        ) from None
     return connection
 
 
@@ -124,7 +118,7 @@ def _connect_postgres(settings: Settings, *, autocommit: bool) -> Any:
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe_server(settings)}: "
-            f"{_redact(_reason(exc), settings)}"
+            f"{_redact(reason(exc, whole=True), settings)}"
         ) from None
 
 
@@ -146,7 +140,7 @@ def _connect_mysql(settings: Settings, *, autocommit: bool) -> Any:
     except pymysql.Error as exc:
         raise DatabaseUnavailable(
             f"cannot connect to MySQL at {describe_server(settings)}: "
-            f"{_redact(_reason(exc), settings)}"
+            f"{_redact(reason(exc, whole=True), settings)}"
         ) from None
 
 

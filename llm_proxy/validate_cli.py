@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import config as llm_config
-from .errors import user_message
+from .errors import describe_unexpected
 
 if TYPE_CHECKING:
     from .migrate.validate import Finding, Report
@@ -131,10 +131,4 @@ def _apply(
 def _message(exc: BaseException) -> str:
     if os.environ.get("LLM_PROXY_DEBUG"):
         raise exc
-    if type(exc).__name__ == "ValidateError":
-        return str(exc)
-    message = user_message(exc)
-    if message is None:
-        detail = str(exc).strip().splitlines()
-        message = f"{type(exc).__name__}: {detail[0] if detail else ''}"
-    return message
+    return describe_unexpected(exc)

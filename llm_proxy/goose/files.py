@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from llm_proxy.errors import LlmProxyError
+
 __all__ = [
     "MigrationFile",
     "MigrationFileError",
@@ -36,7 +38,7 @@ _WORD = re.compile(r"[^\W_]+")
 _EPOCH = datetime(1970, 1, 1)
 
 
-class MigrationFileError(ValueError):
+class MigrationFileError(LlmProxyError, ValueError):
     """Bad migration file names or directory; one line per problem, each naming the file."""
 
     def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """goose SQL migration text -> statements (pure: no I/O, no database).
 
-The rules are goose v3's (see DESIGN.md, "goose compatibility"). Where goose has a quirk that
+The rules are goose v3's, as its parser applies them. Where goose has a quirk that
 changes which SQL runs, the quirk is kept when it is harmless and turned into an error when goose
 would silently lose or merge SQL:
 
@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+
+from llm_proxy.errors import LlmProxyError
 
 from .envsub import EnvsubError, expand
 
@@ -64,7 +66,7 @@ _CANONICAL = {
 _KNOWN = "Up, Down, StatementBegin, StatementEnd, NO TRANSACTION, ENVSUB ON, ENVSUB OFF"
 
 
-class GooseParseError(ValueError):
+class GooseParseError(LlmProxyError, ValueError):
     """A goose migration file breaks a rule; ``line`` is 1-based (None if not line-specific)."""
 
     def __init__(self, rule: str, line: int | None = None, path: str | None = None) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_proxy import drivers
 from llm_proxy.config import Settings
+from llm_proxy.errors import MigrateError, reason
 
 from . import fastpath, journal, shim
 from .loader import GooseMigration, all_scripts, attach_goose_directory
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 Report = Callable[[str], None]
-
-
-class MigrateError(RuntimeError):
-    """A command that cannot proceed; the message is one line for the user."""
 
 
 def _quiet(_: str) -> None:
@@ -211,7 +208,7 @@ def _run_alembic(action: Callable[[], None]) -> None:
     try:
         action()
     except CommandError as exc:
-        raise MigrateError(str(exc).splitlines()[0]) from None
+        raise MigrateError(reason(exc)) from None
 
 
 # ---------------------------------------------------------------- up

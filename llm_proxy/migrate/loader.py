@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llm_proxy.errors import MigrationError, StatementFailed, reason
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose import version_table
 
@@ -33,15 +34,6 @@ SKIPPED_OPTION = "llm_proxy_skipped_revisions"  # goose revisions passed over, n
 # goose versions goose_db_version had as applied when the run began (read under
 # the lock by env.py); saves a query per migration. Absent: ask the table.
 GOOSE_APPLIED_OPTION = "llm_proxy_goose_applied"
-
-
-class MigrationError(RuntimeError):
-    """A migration that failed; the message names the file and the statement."""
-
-
-def _first_line(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class GooseMigration:
@@ -110,7 +102,7 @@ class GooseMigration:
             context.opts.setdefault(SKIPPED_OPTION, set()).add(self.file.version_text)
             return
         if migration.use_tx:
-            self._execute_all(connection, migration.statements, dialect)
+            self._execute_all(connection, migration.statements, dialect, direction)
             _driver_execute(context.connection, record)
             return
         # Outside a transaction each statement commits alone: keep a marker of
@@ -125,7 +117,9 @@ class GooseMigration:
                 sql = journal.partial_progress_sql(dialect, revision, done, schema)
                 _driver_execute(context.connection, sql)
 
-            self._execute_all(context.connection, migration.statements, dialect, progress)
+            self._execute_all(
+                context.connection, migration.statements, dialect, direction, progress
+            )
         _driver_execute(context.connection, record)
         _driver_execute(context.connection, journal.partial_clear_sql(dialect, revision, schema))
 
@@ -134,6 +128,7 @@ class GooseMigration:
         connection: Any,
         statements: Iterable[str],
         dialect: str,
+        direction: str,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         # The DBAPI cursor of the migration's own connection (same transaction):
@@ -150,12 +145,12 @@ class GooseMigration:
                 except MigrationError:
                     raise
                 except Exception as exc:  # the driver's own error, with our context
-                    reason = str(getattr(exc, "orig", None) or exc).strip()
-                    # The driver's first line: PostgreSQL adds "LINE 1: ... ^" below it.
-                    reason = reason.splitlines()[0] if reason else type(exc).__name__
-                    raise MigrationError(
-                        f"{self.file.name}: statement {number} failed: "
-                        f"{_first_line(reason)} (statement: {_first_line(statement)})"
+                    raise StatementFailed(
+                        file_name=self.file.name,
+                        direction=direction,
+                        number=number,
+                        statement=statement,
+                        reason=reason(exc),
                     ) from exc
         finally:
             cursor.close()

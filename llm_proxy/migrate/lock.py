@@ -20,15 +20,12 @@ from typing import Any
 
 from llm_proxy import drivers
 from llm_proxy.config import Settings
+from llm_proxy.errors import LockTimeout
 
 POSTGRES_LOCK_KEY = 3141592653
 MYSQL_LOCK_NAME = "llm-proxy-migrations"
 POLL_SECONDS = 0.1
 WAITING_MESSAGE = "waiting for migration lock held by another process..."
-
-
-class LockTimeout(RuntimeError):
-    pass
 
 
 def _timeout_error(settings: Settings) -> LockTimeout:

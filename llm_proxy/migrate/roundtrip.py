@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,15 +14,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from llm_proxy import config as llm_config
+from llm_proxy.errors import (
+    MigrateError,
+    MigrationError,
+    StatementFailed,
+    ValidateError,
+    reason,
+    user_message,
+)
+from llm_proxy.goose.parser import GooseParseError
 
 from . import journal
 from .validate import ERROR, SCRATCH_PREFIX, WARNING, Finding, Report
 
 # ---------------------------------------------------------------- round trip (I/O)
-
-
-class ValidateError(RuntimeError):
-    """Validation could not run (no scratch database); the message is one line."""
 
 
 def _scratch_settings(
@@ -91,7 +95,8 @@ def _drop_scratch(settings: llm_config.Settings, name: str) -> None:
         _server_execute(settings, statements)
     except Exception as exc:
         raise ValidateError(
-            f"could not drop the scratch database {name}: {_first_line(exc)}; drop it by hand"
+            f"could not drop the scratch database {name}: {reason(exc, whole=True)}; "
+            "drop it by hand"
         ) from None
 
 
@@ -106,18 +111,10 @@ def _server_execute(settings: llm_config.Settings, statements: list[str]) -> Non
             except Exception as exc:
                 raise ValidateError(
                     f"cannot prepare a scratch database on {drivers.describe_server(settings)}: "
-                    f"{_first_line(exc)}"
+                    f"{reason(exc, whole=True)}"
                 ) from None
     finally:
         connection.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-_FAILED_STATEMENT = re.compile(r": statement (?P<number>\d+) failed: ")
 
 
 def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> list[Finding]:
@@ -125,8 +122,6 @@ def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> 
 
     Returns an ``apply`` error for the first failure (naming its file, line and statement) and
     an ``apply-leftover`` warning when tables survive the full rollback."""
-    from llm_proxy.errors import user_message
-
     from . import commands
 
     phases: list[tuple[int, str, Callable[[], object]]] = [
@@ -141,8 +136,7 @@ def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> 
         except Exception as exc:
             if not _migration_failure(exc):
                 raise
-            message = user_message(exc) or _first_line(exc)
-            findings.append(_failure_finding(message, label, direction, report, directory))
+            findings.append(_failure_finding(exc, label, report, directory))
             return findings
         if direction == 1:
             left = _leftover_tables(scratch)
@@ -163,27 +157,27 @@ def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> 
 def _migration_failure(exc: BaseException) -> bool:
     """A failure of the migrations themselves; anything else (the scratch server went away,
     a lock timeout) is validate's own trouble and propagates."""
-    name, module = type(exc).__name__, type(exc).__module__
-    if name in ("MigrationError", "MigrateError", "CommandError", "GooseParseError"):
+    if isinstance(exc, (MigrationError, MigrateError, GooseParseError)):
         return True
-    return module.startswith("sqlalchemy")
+    module = type(exc).__module__
+    alembic_refusal = module.startswith("alembic") and type(exc).__name__ == "CommandError"
+    return alembic_refusal or module.startswith("sqlalchemy")
 
 
-def _failure_finding(
-    message: str, label: str, direction: int, report: Report, directory: str
-) -> Finding:
-    """The loader names the file and the statement's number: point at its line."""
-    for name, path in report.paths.items():
-        match = _FAILED_STATEMENT.match(message, len(name)) if message.startswith(name) else None
-        if match is None:
-            continue
-        number = int(match.group("number"))
-        lines = report.statement_lines.get(name, ([], []))[direction]
-        line = lines[number - 1] if number <= len(lines) else None
-        detail = message[match.end() :]
+def _failure_finding(exc: BaseException, label: str, report: Report, directory: str) -> Finding:
+    """A failed statement names its file and number: point at the statement's line."""
+    if isinstance(exc, StatementFailed) and exc.file_name in report.paths:
+        side = 0 if exc.direction == "up" else 1
+        lines = report.statement_lines.get(exc.file_name, ([], []))[side]
+        line = lines[exc.number - 1] if exc.number <= len(lines) else None
         return Finding(
-            path, line, ERROR, "apply", f"{label} failed at statement {number}: {detail}"
+            report.paths[exc.file_name],
+            line,
+            ERROR,
+            "apply",
+            f"{label} failed at statement {exc.number}: {exc.detail}",
         )
+    message = user_message(exc) or reason(exc, whole=True)
     return Finding(directory, None, ERROR, "apply", f"{label} failed: {message}")
 
 

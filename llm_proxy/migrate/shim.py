@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from llm_proxy.errors import MigrationError, StateConflict, reason
 from llm_proxy.goose import version_table
 from llm_proxy.goose.version_table import GooseState, VersionRow
 
-from .state import DatabaseView, Graph, Node, StateConflict, reconcile
+from .state import DatabaseView, Graph, Node, reconcile
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 
@@ -68,9 +69,7 @@ def read_goose_state(execute: Execute, dialect: str, schema: str | None = None) 
         )
     except Exception as exc:
         # Usually a table of that name with another layout; say which table it is.
-        reason = getattr(exc, "orig", None) or exc
-        lines = str(reason).strip().splitlines() or [type(reason).__name__]
-        raise StateConflict(f"cannot read {table} (goose's version table): {lines[0]}") from exc
+        raise StateConflict(f"cannot read {table} (goose's version table): {reason(exc)}") from exc
 
 
 def ensure_goose_table(execute: Execute, dialect: str, schema: str | None = None) -> bool:
@@ -85,11 +84,7 @@ def ensure_goose_table(execute: Execute, dialect: str, schema: str | None = None
         execute(version_table.create_sql(dialect, schema))
         execute(version_table.insert_sql(dialect, 0, schema))
     except Exception as exc:
-        from .loader import MigrationError
-
-        reason = getattr(exc, "orig", None) or exc
-        lines = str(reason).strip().splitlines() or [type(reason).__name__]
-        raise MigrationError(f"cannot create the version table {table}: {lines[0]}") from exc
+        raise MigrationError(f"cannot create the version table {table}: {reason(exc)}") from exc
     return True
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from llm_proxy.errors import StateConflict
+
 # The comment line in a goose file that names its parents (docs/revision-graph.md).
 AFTER_MARKER = "-- llm-proxy: after"
-
-
-class StateConflict(RuntimeError):
-    """The two version tables disagree in a way that cannot be fixed silently."""
 
 
 @dataclass(frozen=True)
