@@ -1,11 +1,11 @@
 """Alembic environment for llm-proxy.
 
-All configuration lives in llm_proxy.migrate.environment so that the stock
-`alembic` command and `llm-proxy migrate` run migrations the same way.
+All configuration lives in llm_proxy.bridge.env so that the stock `alembic`
+command and `llm-proxy migrate` run migrations the same way.
 """
 
-from llm_proxy.migrate import sqlite_reflection
-from llm_proxy.migrate.environment import run
+from llm_proxy.bridge.env import run
+from llm_proxy.db import sqlite_reflection
 from llm_proxy.models import Base
 
 # The models `alembic revision --autogenerate` and `alembic check` compare with

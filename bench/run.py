@@ -74,17 +74,22 @@ def plain_sqlite_loop(db: Path, migrations: Path) -> None:
     """The baseline: the same statements with the standard sqlite3 module, one
     transaction per file including goose's version-row insert."""
     sys.path.insert(0, str(REPO))
-    from llm_proxy.goose import files, parse, version_table
+    from llm_proxy import dialects
+    from llm_proxy.goose import files, parse
+    from llm_proxy.store import goose_table
+    from llm_proxy.store.tables import Tables
+
+    tables = Tables(dialects.SQLITE)
 
     connection = sqlite3.connect(db, isolation_level=None)
-    connection.execute(version_table.create_sql("sqlite"))
-    connection.execute(version_table.insert_sql("sqlite", 0))
+    connection.execute(goose_table.create_sql(tables))
+    connection.execute(goose_table.insert_sql(tables, 0))
     for migration in files.discover(migrations):
         parsed = parse(migration.path.read_text(encoding="utf-8"))
         connection.execute("BEGIN")
         for statement in parsed.statements:
             connection.execute(statement)
-        connection.execute(version_table.insert_sql("sqlite", migration.version))
+        connection.execute(goose_table.insert_sql(tables, migration.version))
         connection.execute("COMMIT")
     connection.close()
 

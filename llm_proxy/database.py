@@ -1,11 +1,10 @@
 """Opening the application database: the Python counterpart of Go's `database.New()`.
 
 `open()` refuses a database that newer code has migrated, applies pending
-migrations (under the migration lock, through `commands.up`) unless
-auto-migration is off, and returns a SQLAlchemy engine. The newer-than-code
-check, like `commands.up` when nothing is pending, reads a directory listing
-and the version tables through the plain driver: a start with nothing to do
-imports no Alembic.
+migrations (under the migration lock) unless auto-migration is off, and
+returns a SQLAlchemy engine. The project is loaded and the database read
+once: a start with nothing to do reads a directory listing and the version
+tables through the plain driver, and imports no Alembic.
 """
 
 from __future__ import annotations
@@ -17,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import DatabaseNewerThanCode
+from .migrate.project import DatabaseState, Project
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from .migrate.commands import UpResult
+    from .migrate.apply import UpResult
 
 Report = Callable[[str], None]
 
@@ -35,23 +35,35 @@ def open(settings: Settings, *, report: Report = _quiet) -> Engine:
     """An engine for the configured database, migrated to head unless
     `settings.auto_migrate` is off. Raises DatabaseNewerThanCode, or the
     migrate errors (one-line messages) when migrating fails."""
-    if settings.auto_migrate:
-        migrate(settings, report=report)
-    else:
-        check_not_newer(settings)
-    from .engine import create_engine
+    return open_project(settings, report=report)[1]
 
-    return create_engine(settings)
+
+def open_project(settings: Settings, *, report: Report = _quiet) -> tuple[Project, Engine]:
+    """`open`, also returning the loaded project (a server keeps it for /readyz)."""
+    project = Project.load(settings)
+    state = project.read_state(with_journal=False)
+    refuse_newer(project, state)
+    if settings.auto_migrate:
+        _migrate(project, state, report)
+    from .db.engine import create_engine
+
+    return project, create_engine(settings)
 
 
 def migrate(settings: Settings, *, report: Report = _quiet) -> UpResult:
     """Apply every pending migration, refusing a database newer than the code."""
-    from .migrate import commands
+    project = Project.load(settings)
+    state = project.read_state(with_journal=False)
+    refuse_newer(project, state)
+    return _migrate(project, state, report)
 
-    check_not_newer(settings)
-    if settings.dialect == "sqlite" and settings.sqlite_path is not None:
-        ensure_sqlite_file(settings.sqlite_path)
-    return commands.up(settings, report=report)
+
+def _migrate(project: Project, state: DatabaseState, report: Report) -> UpResult:
+    from .migrate.apply import apply_up
+
+    if project.settings.sqlite_path is not None:
+        ensure_sqlite_file(project.settings.sqlite_path)
+    return apply_up(project, state=state, report=report)
 
 
 def ensure_sqlite_file(path: Path) -> bool:
@@ -72,14 +84,16 @@ def ensure_sqlite_file(path: Path) -> bool:
 def check_not_newer(settings: Settings) -> None:
     """Raise DatabaseNewerThanCode when a goose version or Alembic revision is
     applied that no migration here defines."""
-    from .migrate import commands
+    project = Project.load(settings)
+    refuse_newer(project, project.read_state(with_journal=False))
 
-    graph = commands.graph_for(settings)  # cheap: listing + literal read of revisions
-    view = commands.read_view(settings, graph)  # one read through the plain driver
+
+def refuse_newer(project: Project, state: DatabaseState) -> None:
+    view = state.view
     if view.unknown_versions:
-        known = list(graph.by_goose_version())
+        known = list(project.graph.by_goose_version())
         raise DatabaseNewerThanCode(
-            unknown_versions_message(view.unknown_versions, known, settings.migrations_dir)
+            unknown_versions_message(view.unknown_versions, known, project.settings.migrations_dir)
         )
     if view.unknown_heads:
         raise DatabaseNewerThanCode(unknown_heads_message(view.unknown_heads))

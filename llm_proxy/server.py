@@ -20,7 +20,9 @@ from typing import Any
 
 from .config import Settings
 from .errors import user_message
-from .migrate.state import DatabaseView, Graph
+from .migrate.project import Project
+from .revisions.graph import Graph
+from .revisions.reconcile import DatabaseView
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -43,34 +45,30 @@ def _error_text(exc: Exception) -> str:
 
 
 class Readiness:
-    """Answers /readyz. The graph is built on first use and kept; a failure to
-    build it is not kept, so fixing the files and retrying works."""
+    """Answers /readyz. The project (files, graph) is loaded on first use and
+    kept; a failure to load it is not kept, so fixing the files and retrying works."""
 
-    def __init__(self, settings: Settings, graph: Graph | None = None) -> None:
+    def __init__(self, settings: Settings, project: Project | None = None) -> None:
         self.settings = settings
-        self._graph = graph
+        self._project = project
         self._lock = threading.Lock()
 
-    def graph(self) -> Graph:
+    def project(self) -> Project:
         with self._lock:
-            if self._graph is None:
-                from .migrate import commands
-
-                self._graph = commands.graph_for(self.settings)
-            return self._graph
+            if self._project is None:
+                self._project = Project.load(self.settings)
+            return self._project
 
     def check(self) -> Answer:
-        from .migrate import commands
-
         try:
-            graph = self.graph()
-            view = commands.read_view(self.settings, graph)
+            project = self.project()
+            view = project.read_state(with_journal=False).view
         except Exception as exc:
             return HTTPStatus.SERVICE_UNAVAILABLE, {
                 "status": "unavailable",
                 "error": _error_text(exc),
             }
-        return readiness_answer(view, graph)
+        return readiness_answer(view, project.graph)
 
 
 class _Handler(BaseHTTPRequestHandler):

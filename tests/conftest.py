@@ -196,6 +196,26 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def graph_through_alembic(settings: llm_config.Settings):
+    """The revision graph as Alembic loads it (Python revisions imported), to hold
+    the literal, Alembic-free reading against."""
+    from llm_proxy.bridge import config, scripts
+    from llm_proxy.goose.files import discover
+    from llm_proxy.goose.migration import GooseMigration
+
+    goose = [GooseMigration(f) for f in discover(settings.migrations_dir)]
+    python = scripts.python_scripts(config.alembic_config(settings))
+    return scripts.build_graph(goose, python)
+
+
+def literal_graph(settings: llm_config.Settings):
+    """The revision graph read without Alembic (None when it cannot be)."""
+    from llm_proxy.goose.files import discover
+    from llm_proxy.revisions import sources
+
+    return sources.literal_graph(discover(settings.migrations_dir), settings.versions_dir)
+
+
 def cli(*args: str, env: dict[str, str] | None = None):
     """Invoke the click CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
     from click.testing import CliRunner
@@ -209,7 +229,11 @@ def goose_apply(path: Path, migration: Path, direction: str = "up") -> None:
     """Do what the real goose binary does for one file on SQLite: run the section's
     statements and write goose_db_version, in one transaction. Used to build
     databases 'migrated by goose' without the Go toolchain."""
-    from llm_proxy.goose import version_table
+    from llm_proxy import dialects
+    from llm_proxy.store import goose_table
+    from llm_proxy.store.tables import Tables
+
+    tables = Tables(dialects.SQLITE)
     from llm_proxy.goose.files import parse_filename
     from llm_proxy.goose.parser import parse
 
@@ -222,15 +246,15 @@ def goose_apply(path: Path, migration: Path, direction: str = "up") -> None:
             "SELECT 1 FROM sqlite_master WHERE name = 'goose_db_version'"
         ).fetchone()
         if not exists:
-            connection.execute(version_table.create_sql("sqlite"))
-            connection.execute(version_table.insert_sql("sqlite", 0))
+            connection.execute(goose_table.create_sql(tables))
+            connection.execute(goose_table.insert_sql(tables, 0))
         connection.execute("BEGIN")
         for statement in parsed.statements:
             connection.execute(statement)
         if direction == "up":
-            connection.execute(version_table.insert_sql("sqlite", version))
+            connection.execute(goose_table.insert_sql(tables, version))
         else:
-            connection.execute(version_table.delete_sql("sqlite", version))
+            connection.execute(goose_table.delete_sql(tables, version))
         connection.execute("COMMIT")
     finally:
         connection.close()

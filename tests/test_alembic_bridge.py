@@ -162,7 +162,7 @@ PLUGIN_PROBE = textwrap.dedent(
     """
     import importlib, sys, types, warnings
     warnings.simplefilter("error")
-    plugin = importlib.import_module("llm_proxy.migrate.plugin")
+    plugin = importlib.import_module("llm_proxy.bridge.plugin")
     from alembic.runtime.plugins import Plugin
     from alembic.script.base import ScriptDirectory
     assert isinstance(plugin, types.ModuleType)
@@ -186,7 +186,7 @@ def test_plugin_serves_both_entry_point_shapes() -> None:
 
 
 def test_plugin_hook_cannot_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llm_proxy.migrate import plugin
+    from llm_proxy.bridge import plugin
 
     def broken() -> None:
         raise RuntimeError("boom")
@@ -199,7 +199,7 @@ def test_entry_point_is_published() -> None:
     from importlib.metadata import entry_points
 
     names = {ep.value for ep in entry_points(group="alembic.plugins")}
-    assert "llm_proxy.migrate.plugin" in names
+    assert "llm_proxy.bridge.plugin" in names
 
 
 def test_python_revision_naming_unknown_goose_parent(

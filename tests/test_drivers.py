@@ -7,7 +7,8 @@ import importlib
 import pytest
 from conftest import settings_for
 
-from llm_proxy import drivers
+from llm_proxy.db import drivers
+from llm_proxy.errors import DatabaseUnavailable
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def test_missing_driver_names_the_extra(
         return real(name, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(importlib, "import_module", without_driver)
-    with pytest.raises(drivers.DatabaseUnavailable) as caught:
+    with pytest.raises(DatabaseUnavailable) as caught:
         drivers.connect(settings_for(database_url=url))
     message = str(caught.value)
     assert message == f"the {module} driver is not installed: pip install 'llm-proxy[{extra}]'"

@@ -7,7 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import cli, goose_apply, settings_for, sqlite_rows, write_migration
+from conftest import (
+    cli,
+    goose_apply,
+    graph_through_alembic,
+    literal_graph,
+    settings_for,
+    sqlite_rows,
+    write_migration,
+)
 from test_models import copy_project, run_alembic
 
 # ---------------------------------------------------------------- helpers
@@ -61,16 +69,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture
-def marker_aware_fastpath(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Status reads the graph through fastpath, which builds goose nodes itself; it
-    must honour `-- llm-proxy: after` lines as the loader does (see the report of
-    issue 7: fastpath.goose_nodes should be loader.goose_nodes)."""
-    from llm_proxy.migrate import fastpath, loader
-
-    monkeypatch.setattr(fastpath, "goose_nodes", loader.goose_nodes)
-
-
 def ok_names(stdout: str) -> list[str]:
     return [line.split()[1] for line in stdout.splitlines() if line.startswith("OK   ")]
 
@@ -96,9 +94,7 @@ def status_lines(db: Path) -> list[str]:
 # ------------------------------------- rule 1/3: a goose file after Python revisions
 
 
-def test_created_goose_file_runs_after_the_python_revisions(
-    project: Path, tmp_path: Path, marker_aware_fastpath: None
-) -> None:
+def test_created_goose_file_runs_after_the_python_revisions(project: Path, tmp_path: Path) -> None:
     db_old = tmp_path / "old.db"
     assert up(db_old).exit_code == 0  # a database at 00002 before anything new
 
@@ -151,9 +147,7 @@ def test_created_goose_file_runs_after_the_python_revisions(
 
 def test_goose_file_without_marker_follows_the_previous_goose_file(project: Path) -> None:
     goose_file(project, "00003_c.sql", "c")
-    from llm_proxy.migrate import commands
-
-    graph = commands.revision_graph(commands.load_scripts(settings_for(db="x.db")))
+    graph = graph_through_alembic(settings_for(db="x.db"))
     assert graph.nodes["00003"].parents == ("00002",)
     assert graph.nodes["00002"].parents == ("00001",)
     assert graph.heads == ("00003",)
@@ -185,9 +179,7 @@ def test_python_revision_between_goose_files(project: Path, tmp_path: Path) -> N
 # ------------------------------------- rule 4: true branches
 
 
-def test_a_true_branch_is_applied_whole_and_reported(
-    project: Path, tmp_path: Path, marker_aware_fastpath: None
-) -> None:
+def test_a_true_branch_is_applied_whole_and_reported(project: Path, tmp_path: Path) -> None:
     python_revision(project, "left", "00002", table="l")
     python_revision(project, "right", "00002", table="r")
     db = tmp_path / "branch.db"
@@ -264,9 +256,7 @@ def test_python_revision_added_below_applied_goose_files_is_missing(
     assert "Pending" not in "\n".join(status_lines(db))
 
 
-def test_python_revision_a_goose_run_skipped_is_missing(
-    project: Path, tmp_path: Path, marker_aware_fastpath: None
-) -> None:
+def test_python_revision_a_goose_run_skipped_is_missing(project: Path, tmp_path: Path) -> None:
     """The real goose applies 00003 (which comes after P) without knowing of P."""
     python_revision(project, "p1", "00002", table="p_one")
     goose_file(project, "00003_c.sql", "c", marker="-- llm-proxy: after p1")
@@ -325,13 +315,11 @@ def test_marker_cycle_is_refused(project: Path, tmp_path: Path) -> None:
 
 
 def test_fast_path_graph_matches_the_loader(project: Path) -> None:
-    from llm_proxy.migrate import commands, fastpath
-
     python_revision(project, "p1", "00002")
     goose_file(project, "00003_c.sql", "c", marker="-- llm-proxy: after p1")
     settings = settings_for(db="x.db")
-    fast = fastpath.revision_graph(settings)
-    full = commands.revision_graph(commands.load_scripts(settings))
+    fast = literal_graph(settings)
+    full = graph_through_alembic(settings)
     assert fast is not None
     assert {r: n.parents for r, n in fast.nodes.items()} == {
         r: n.parents for r, n in full.nodes.items()

@@ -81,11 +81,11 @@ def goose_versions(db: Path) -> list[int]:
 
 
 def migrate_to_head(db: str | Path) -> None:
-    from llm_proxy.migrate import commands
+    from llm_proxy import migrate
 
     text = str(db)
     settings = settings_for(database_url=text) if "://" in text else settings_for(db=text)
-    commands.up(settings)
+    migrate.up(settings)
 
 
 # ---------------------------------------------------------------- alembic check
@@ -139,9 +139,9 @@ def test_server_defaults_match_the_goose_files(
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from llm_proxy.engine import create_engine
-    from llm_proxy.migrate import sqlite_reflection
-    from llm_proxy.migrate.environment import include_object
+    from llm_proxy.bridge.env import include_object
+    from llm_proxy.db import sqlite_reflection
+    from llm_proxy.db.engine import create_engine
     from llm_proxy.models import Base
 
     sqlite_reflection.install()
@@ -149,9 +149,9 @@ def test_server_defaults_match_the_goose_files(
         settings = settings_for(db=str(tmp_path / "defaults.db"))
     else:
         settings = settings_for(database_url=request.getfixturevalue("postgres_url"))
-    from llm_proxy.migrate import commands
+    from llm_proxy import migrate
 
-    commands.up(settings)
+    migrate.up(settings)
     engine = create_engine(settings)
     try:
         with engine.connect() as connection:
@@ -206,7 +206,7 @@ def test_models_create_the_same_schema_as_goose(tmp_path: Path) -> None:
 
 
 def test_pragma_actions_fill_what_reflection_left_out() -> None:
-    from llm_proxy.migrate.sqlite_reflection import with_pragma_actions
+    from llm_proxy.db.sqlite_reflection import with_pragma_actions
 
     reflected = [
         {"constrained_columns": ["project_id"], "referred_table": "projects", "options": {}},
@@ -226,7 +226,7 @@ def test_pragma_actions_fill_what_reflection_left_out() -> None:
 def test_reflection_reports_on_delete_cascade_of_tokens(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from llm_proxy.migrate import sqlite_reflection
+    from llm_proxy.db import sqlite_reflection
 
     db = tmp_path / "fk.db"
     migrate_to_head(db)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import REPO, SQL_DIR, cli, goose_apply, sqlite_dump, sqlite_rows, write_migration
 
-from llm_proxy.migrate import commands, fastpath
+from llm_proxy.revisions import sources
 
 
 def args(db: Path, migrations: Path) -> tuple[str, ...]:
@@ -64,7 +64,7 @@ def test_checksums_recorded_when_adopting_a_goose_database(
     assert cli("migrate", "up", *args(sqlite_path, shipped_sqlite_dir)).exit_code == 0
     recorded = dict(sqlite_rows(sqlite_path, "SELECT revision, checksum FROM llm_proxy_migrations"))
     assert sorted(recorded) == [f"0000{n}" for n in range(1, 7)]
-    from llm_proxy.migrate.journal import file_checksum
+    from llm_proxy.store.journal import file_checksum
 
     assert recorded["00001"] == file_checksum(shipped_sqlite_dir / "00001_initial_schema.sql")
     # goose keeps working beside our table: it rolls back and re-applies 00006.
@@ -182,13 +182,13 @@ def _project_with_python_revision(tmp_path: Path) -> Path:
 
 
 def test_fast_graph_equals_alembics_graph(tmp_path: Path) -> None:
-    from conftest import settings_for
+    from conftest import graph_through_alembic, literal_graph, settings_for
 
     root = _project_with_python_revision(tmp_path)
     settings = settings_for(db=str(tmp_path / "x.db"), migrations_dir=str(root / "sql"))
     settings = settings.__class__(**{**settings.__dict__, "script_location": root / "alembic"})
-    fast = fastpath.revision_graph(settings)
-    slow = commands.revision_graph(commands.load_scripts(settings))
+    fast = literal_graph(settings)
+    slow = graph_through_alembic(settings)
     assert fast is not None
     assert fast.order == slow.order
     assert dict(fast.nodes) == dict(slow.nodes)
@@ -199,7 +199,7 @@ def test_fast_path_declines_revisions_it_cannot_read_literally(tmp_path: Path) -
     (root / "alembic" / "versions" / "c3_dynamic.py").write_text(
         'import os\nrevision = os.environ.get("REV", "c3")\ndown_revision = "b2"\n'
     )
-    assert fastpath.python_nodes(root / "alembic" / "versions") is None
+    assert sources.python_nodes(root / "alembic" / "versions") is None
 
 
 NO_OP_PROBE = """

@@ -31,7 +31,8 @@ from conftest import (
 )
 
 from llm_proxy import database
-from llm_proxy.migrate.state import DatabaseView, Graph, Node
+from llm_proxy.revisions.graph import Graph, Node
+from llm_proxy.revisions.reconcile import DatabaseView
 from llm_proxy.server import parse_addr, readiness_answer
 
 SHIPPED = [p.name for p in sorted(SQL_DIR.glob("*.sql"))]

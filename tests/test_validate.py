@@ -15,8 +15,8 @@ from conftest import (
 )
 
 from llm_proxy import config as llm_config
-from llm_proxy.migrate import roundtrip
-from llm_proxy.migrate.validate import SourceFile, lint, lint_file
+from llm_proxy.validate import roundtrip
+from llm_proxy.validate.lint import SourceFile, lint, lint_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "validate"
 GUIDE_DROP = FIXTURES / "guide_drop_if_not_exists"

@@ -1,39 +1,56 @@
-"""Public Python API of llm-proxy migrations.
+"""The Python API of llm-proxy migrations; the CLI is a thin layer over it.
 
     from llm_proxy import config, migrate
     settings = config.resolve(db="data/llm-proxy.db")
-    migrate.up(settings, report=print)
+    result = migrate.up(settings, report=print)
+    print(result.version)
 
-Names are loaded on first use so that importing this package stays cheap
-(Alembic loads llm_proxy.migrate.plugin on every `import alembic`).
+Every function takes a ``config.Settings`` and, where it runs migrations, a
+``report`` callable that receives progress lines (``OK   00001_x.sql
+(1.2ms)``, lock waits, warnings). Failures raise ``llm_proxy.errors.
+LlmProxyError`` subclasses whose message is one line for the user.
+
+Applying: ``up``, ``down``, ``down_to``, ``redo``, ``reset``.
+Reading: ``status``, ``version``.
+Offline and repairs: ``sql_script``, ``repair``.
+Writing new migrations: ``create``, ``fix``.
+For applications that keep the loaded project: ``Project`` and ``apply_up``.
+
+Names are loaded on first use so that importing this package stays cheap.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-_COMMANDS = (
-    "up",
-    "down",
-    "down_to",
-    "redo",
-    "reset",
-    "status",
-    "version",
-    "format_status",
-    "load_scripts",
-    "MigrateError",
-    "Status",
-    "StatusRow",
-    "UpResult",
-)
+_EXPORTS = {
+    "up": "apply",
+    "apply_up": "apply",
+    "down": "apply",
+    "down_to": "apply",
+    "redo": "apply",
+    "reset": "apply",
+    "UpResult": "apply",
+    "status": "reading",
+    "version": "reading",
+    "Status": "reading",
+    "StatusRow": "reading",
+    "sql_script": "offline",
+    "repair": "checksums",
+    "create": "authoring",
+    "fix": "authoring",
+    "Created": "authoring",
+    "FixResult": "authoring",
+    "Project": "project",
+    "DatabaseState": "project",
+}
 
-__all__ = list(_COMMANDS)
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _COMMANDS:
-        from . import commands
-
-        return getattr(commands, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)

@@ -11,18 +11,17 @@ by Alembic itself from the project's script.py.mako, exactly as
 
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from llm_proxy.config import Settings, packaged_data_dir
+from llm_proxy.errors import MigrateError
 from llm_proxy.goose import files as goose_files
+from llm_proxy.revisions.graph import AFTER_MARKER, Graph
+from llm_proxy.revisions.sources import read_after_marker
 
-from .commands import MigrateError, alembic_config, load_scripts, revision_graph
-from .loader import read_after_marker
-from .state import AFTER_MARKER, Graph
+from .project import Project
 
 SQL = "sql"
 PYTHON = "python"
@@ -85,7 +84,7 @@ def create_sql(
     if clash:
         raise MigrateError(f"{clash[0].path}: version {version[1]} exists already")
 
-    graph = revision_graph(load_scripts(settings))
+    graph = Project.load(settings).graph
     after = after_for(graph, version[0])
     marker = f"{AFTER_MARKER} {', '.join(after)}\n" if after else ""
     path = directory / filename
@@ -110,25 +109,13 @@ def after_for(graph: Graph, version: int) -> tuple[str, ...]:
 
 def create_python(settings: Settings, name: str) -> Path:
     """`alembic revision -m NAME`, through Alembic, from the project's template."""
-    from alembic.util import CommandError
-
-    from alembic import command
+    from llm_proxy.bridge import commands as alembic_commands
 
     if not name.strip():
         raise MigrateError("a revision needs a name")
     _writable(settings.versions_dir)
-    load_scripts(settings)  # the same checks (directories, graph) as every command
-    config = alembic_config(settings)
-    output = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(output):  # Alembic's "Generating ..." line
-            script = command.revision(config, message=name)
-    except CommandError as exc:
-        raise MigrateError(" ".join(str(exc).split())) from None
-    scripts = script if isinstance(script, list) else [script]
-    if not scripts or scripts[0] is None:
-        raise MigrateError("Alembic did not write a revision")
-    return Path(scripts[0].path)
+    project = Project.load(settings)  # the same checks (directories, graph) as every command
+    return alembic_commands.new_revision(project.run(), name)
 
 
 @dataclass(frozen=True)
@@ -149,7 +136,7 @@ def fix(settings: Settings) -> FixResult:
         return FixResult([], [])
     new_ids = {f.version_text: new_name.split("_", 1)[0] for f, new_name in plan}
 
-    graph = revision_graph(load_scripts(settings))
+    graph = Project.load(settings).graph
     for node in graph.nodes.values():
         named = [p for p in (*node.parents, *node.dependencies) if p in new_ids]
         if node.goose_version is None and named:

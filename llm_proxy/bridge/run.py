@@ -1,0 +1,54 @@
+"""The one object that travels from an llm-proxy command (or a stock `alembic`
+run's env.py) to the goose revisions Alembic executes.
+
+An llm-proxy command builds a ``Run`` from what it already loaded (settings,
+graph, parsed goose files, the locked connection) and puts it in the Alembic
+Config's ``attributes``; env.py hands it to the migration context's options,
+where each goose revision finds it. Nothing is copied into strings and read
+back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_proxy.config import Settings
+from llm_proxy.goose.migration import GooseMigration
+from llm_proxy.revisions.graph import Graph
+from llm_proxy.store.tables import Tables
+
+RUN_KEY = "llm_proxy_run"  # in Config.attributes and in the migration context's opts
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class Run:
+    settings: Settings
+    graph: Graph
+    goose: Mapping[str, GooseMigration]  # by revision id
+    paths: Mapping[str, Path]  # every revision's file, by revision id
+    report: Report | None = None
+    # The DBAPI connection that holds the migration lock; env.py migrates on it.
+    locked_connection: Any = None
+    python_scripts: list[Any] | None = None  # Alembic's, when already loaded
+    script_directory: Any = None  # built once per run (see scripts.for_run)
+    # Filled while running:
+    ran: list[str] = field(default_factory=list)  # revisions this process applied
+    goose_applied: frozenset[int] | None = None  # goose's rows, read under the lock
+    skipped: set[str] = field(default_factory=set)  # goose revisions passed over
+
+    @property
+    def tables(self) -> Tables:
+        return Tables(self.settings.dialect, self.settings.schema)
+
+    def name_of(self, revision: str) -> str:
+        return self.graph.nodes[revision].name if revision in self.graph.nodes else revision
+
+
+def run_of(config: Any) -> Run | None:
+    """The Run an llm-proxy command attached to an Alembic Config, if any."""
+    return config.attributes.get(RUN_KEY)

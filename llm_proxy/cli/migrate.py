@@ -1,0 +1,232 @@
+"""`llm-proxy migrate ...`: apply, roll back and inspect migrations.
+
+Each command resolves Settings from its options, calls the llm_proxy.migrate
+API, and prints the result the way goose (and the Go llm-proxy) printed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from llm_proxy.config import Settings
+
+from . import output
+from .common import LazyGroup, database_options, handle_errors, reporter
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "validate": ".validate:validate_command",
+        "create": ".authoring:create_command",
+        "fix": ".authoring:fix_command",
+    },
+)
+def migrate() -> None:
+    """Apply, roll back and inspect database migrations (goose files + Alembic revisions)."""
+
+
+def _up_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option(
+                "--allow-missing",
+                is_flag=True,
+                help="Also apply migrations older than the current version that never ran.",
+            ),
+            click.option(
+                "--ignore-checksums",
+                is_flag=True,
+                help="Run even if an applied file changed since it was applied.",
+            ),
+            click.option("--dry-run", is_flag=True, help="List what would run; change nothing."),
+            click.option(
+                "--sql",
+                "offline_sql",
+                is_flag=True,
+                help="Print the SQL script instead of running it (no connection).",
+            ),
+            click.option(
+                "--from",
+                "start",
+                metavar="VERSION",
+                help="With --sql: the version the database is at (default: empty).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _run_up(settings: Settings, to: str | None, **flags: Any) -> None:
+    from llm_proxy import migrate
+
+    if flags["offline_sql"]:
+        click.echo(
+            migrate.sql_script(settings, direction="up", start=flags["start"], end=to), nl=False
+        )
+        return
+    result = migrate.up(
+        settings,
+        to=to,
+        allow_missing=flags["allow_missing"],
+        ignore_checksums=flags["ignore_checksums"],
+        dry_run=flags["dry_run"],
+        report=reporter,
+    )
+    if flags["dry_run"]:
+        for name in result.planned:
+            click.echo(f"would apply {name}")
+        if not result.planned:
+            click.echo(output.NO_MIGRATIONS.format(version=result.version))
+        return
+    if not result.applied:
+        click.echo(output.NO_MIGRATIONS.format(version=result.version))
+    click.echo(output.APPLIED)
+
+
+@migrate.command()
+@database_options
+@_up_options
+@handle_errors
+def up(settings: Settings, **flags: Any) -> None:
+    """Apply all pending migrations."""
+    _run_up(settings, None, **flags)
+
+
+@migrate.command("up-to")
+@database_options
+@click.argument("version")
+@_up_options
+@handle_errors
+def up_to(settings: Settings, version: str, **flags: Any) -> None:
+    """Apply pending migrations up to and including VERSION."""
+    _run_up(settings, version, **flags)
+
+
+def _down_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--from",
+        "start",
+        metavar="VERSION",
+        help="With --sql: the version the database is at (default: the head).",
+    )(func)
+    func = click.option(
+        "--sql",
+        "offline_sql",
+        is_flag=True,
+        help="Print the SQL script instead of running it (no connection).",
+    )(func)
+    return click.option("--dry-run", is_flag=True, help="List what would be rolled back.")(func)
+
+
+@migrate.command()
+@database_options
+@_down_options
+@handle_errors
+def down(settings: Settings, dry_run: bool, offline_sql: bool, start: str | None) -> None:
+    """Roll back the most recently applied migration."""
+    from llm_proxy import migrate
+
+    if offline_sql:
+        click.echo(migrate.sql_script(settings, direction="down", start=start), nl=False)
+        return
+    migrate.down(settings, dry_run=dry_run, report=reporter)
+    if not dry_run:
+        click.echo(output.ROLLED_BACK)
+
+
+@migrate.command("down-to")
+@database_options
+@click.argument("version")
+@_down_options
+@handle_errors
+def down_to(
+    settings: Settings,
+    version: str,
+    dry_run: bool,
+    offline_sql: bool,
+    start: str | None,
+) -> None:
+    """Roll back migrations newer than VERSION (0 rolls back everything)."""
+    from llm_proxy import migrate
+
+    if offline_sql:
+        click.echo(
+            migrate.sql_script(settings, direction="down", start=start, end=version), nl=False
+        )
+        return
+    migrate.down_to(settings, version, dry_run=dry_run, report=reporter)
+    if not dry_run:
+        click.echo(output.ROLLED_BACK)
+
+
+@migrate.command()
+@database_options
+@handle_errors
+def redo(settings: Settings) -> None:
+    """Roll back the most recent migration and apply it again."""
+    from llm_proxy import migrate
+
+    migrate.redo(settings, report=reporter)
+    click.echo(output.APPLIED)
+
+
+@migrate.command()
+@database_options
+@handle_errors
+def reset(settings: Settings) -> None:
+    """Roll back every migration."""
+    from llm_proxy import migrate
+
+    migrate.reset(settings, report=reporter)
+    click.echo(output.ROLLED_BACK)
+
+
+@migrate.command()
+@database_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def status(settings: Settings, as_json: bool) -> None:
+    """Show every migration and whether it is applied."""
+    from llm_proxy import migrate
+
+    report = migrate.status(settings)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(output.status_json(report, settings), indent=2))
+        return
+    click.echo("\n".join(output.status_lines(report)))
+
+
+@migrate.command()
+@database_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def version(settings: Settings, as_json: bool) -> None:
+    """Print the current migration version."""
+    from llm_proxy import migrate
+
+    current = migrate.version(settings)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"format": 1, "current_version": current}))
+        return
+    click.echo(f"Current migration version: {current}")
+
+
+@migrate.command()
+@database_options
+@handle_errors
+def repair(settings: Settings) -> None:
+    """Re-record checksums of applied files after a deliberate edit."""
+    from llm_proxy import migrate
+
+    changed = migrate.repair(settings, report=reporter)
+    if not changed:
+        click.echo("checksums match: nothing to repair")

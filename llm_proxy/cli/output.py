@@ -1,0 +1,78 @@
+"""How results look: goose's status layout, the status JSON, goose's messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_proxy.config import Settings
+    from llm_proxy.migrate.reading import Status
+
+NO_MIGRATIONS = "goose: no migrations to run. current version: {version}"
+APPLIED = "Migrations applied successfully"
+ROLLED_BACK = "Migration rolled back successfully"
+
+
+def goose_time(stamp: dt.datetime) -> str:
+    """goose's "Applied At" format: `Mon Jan  2 15:04:05 2006`."""
+    return f"{stamp:%a %b} {stamp.day:2d} {stamp:%H:%M:%S %Y}"
+
+
+def status_lines(report: Status) -> list[str]:
+    """goose's status layout, with Python revisions and states goose hides."""
+    lines = ["    Applied At                  Migration", "    " + "=" * 39]
+    for row in report.rows:
+        if row.state in ("applied", "no file"):
+            when = goose_time(row.applied_at) if row.applied_at else "Applied"
+        elif row.state == "missing":
+            when = "Pending (missing)"
+        elif row.partial is not None:  # stopped part-way (NO TRANSACTION): not applied
+            label = "Pending" if row.partial.direction == "up" else "Applied"
+            when = f"{label} (partial {row.partial.done}/{row.partial.total})"
+        else:
+            when = "Pending"
+        notes = [
+            note
+            for flag, note in ((row.state == "no file", "no file"), (row.modified, "modified"))
+            if flag
+        ]
+        suffix = f" ({', '.join(notes)})" if notes else ""
+        lines.append(f"    {when:<24} -- {row.name}{suffix}")
+    if len(report.heads) > 1:  # a true branch: `up` applies every head
+        lines.append(f"note: {len(report.heads)} heads: {', '.join(report.heads)}")
+    return lines
+
+
+def status_json(report: Status, settings: Settings) -> dict[str, Any]:
+    """The stable machine-readable status (documented in docs/status-json.md)."""
+    return {
+        "format": 1,
+        "dialect": settings.dialect.name,
+        "database": settings.where,
+        "current_version": report.version,
+        "pending": len(report.pending),
+        "heads": list(report.heads),
+        "applied_heads": list(report.applied_heads),
+        "migrations": [
+            {
+                "revision": row.revision,
+                "name": row.name,
+                "kind": row.kind,
+                "version": row.version,
+                "state": row.state,
+                "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+                "modified": row.modified,
+                "partial": (
+                    {
+                        "direction": row.partial.direction,
+                        "statements_done": row.partial.done,
+                        "statements_total": row.partial.total,
+                    }
+                    if row.partial
+                    else None
+                ),
+            }
+            for row in report.rows
+        ],
+    }

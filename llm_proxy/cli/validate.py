@@ -1,0 +1,137 @@
+"""`llm-proxy migrate validate`: the click layer over llm_proxy.migrate.validate.
+
+Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 validation could not
+run (bad flags, no migrations directory, no scratch database). Registered on the `migrate` group
+lazily on the `migrate` group; SQLAlchemy and Alembic are imported only for --apply.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from llm_proxy import config as llm_config
+from llm_proxy.errors import describe_unexpected
+
+from .common import debugging
+
+if TYPE_CHECKING:
+    from llm_proxy.validate.lint import Finding, Report
+
+EXIT_CLEAN = 0
+EXIT_PROBLEMS = 1
+EXIT_CANNOT_RUN = 2
+
+
+def _cannot_run(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_CANNOT_RUN)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@click.command("validate")
+@click.option(
+    "--db",
+    "db",
+    metavar="PATH",
+    help="Validate SQLite migrations (the file itself is never opened).",
+)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Dialect of the migrations; with --apply, the PostgreSQL/MySQL server on which a "
+    "scratch database is created and dropped [env DATABASE_URL chooses the dialect only].",
+)
+@click.option(
+    "--migrations-dir",
+    metavar="DIR",
+    help="goose .sql directory [env LLM_PROXY_MIGRATIONS_DIR].",
+)
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Also run up, down-to 0 and up again on a scratch database.",
+)
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+def validate_command(
+    db: str | None,
+    database_url: str | None,
+    migrations_dir: str | None,
+    apply_: bool,
+    strict: bool,
+) -> None:
+    """Check every migration file: names, parsing and common mistakes.
+
+    Prints one line per problem, `path:line: error|warning: message [rule]`, then a summary.
+    """
+    from llm_proxy.validate import lint as validate
+
+    try:
+        settings = llm_config.resolve(
+            db=db, database_url=database_url, migrations_dir=migrations_dir
+        )
+        directory = str(settings.migrations_dir)
+        report = validate.lint(
+            validate.read_directory(settings.migrations_dir), os.environ, directory=directory
+        )
+    except Exception as exc:
+        _cannot_run(_message(exc))
+        return
+
+    findings = list(report.findings)
+    outcome = ""
+    if apply_:
+        if settings.dialect.is_server and not database_url:
+            _cannot_run(
+                f"--apply for {settings.dialect.name} migrations needs --database-url naming "
+                "a server where a scratch database may be created (DATABASE_URL from the "
+                "environment is "
+                "never used for that)"
+            )
+        if report.loadable:
+            applied, where = _apply(settings, report, directory)
+            findings.extend(applied)
+            broke = any(f.rule == "apply" for f in applied)
+            outcome = f"; up, down-to 0, up on {where}: {'failed' if broke else 'passed'}"
+        else:
+            outcome = "; --apply skipped: the files above do not load"
+
+    for finding in findings:
+        click.echo(finding.render())
+    errors = sum(1 for f in findings if f.severity == validate.ERROR)
+    warnings = len(findings) - errors
+    failed = errors > 0 or (strict and warnings > 0)
+    strict_note = " (--strict: warnings fail)" if strict and warnings and not errors else ""
+    click.echo(
+        f"{_plural(report.files, 'migration file')} in {directory}: "
+        f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}{strict_note}{outcome}"
+    )
+    sys.exit(EXIT_PROBLEMS if failed else EXIT_CLEAN)
+
+
+def _apply(
+    settings: llm_config.Settings, report: Report, directory: str
+) -> tuple[list[Finding], str]:
+    """The round trip's findings and where it ran; exits 2 when there is no scratch database."""
+    from llm_proxy.validate import roundtrip
+
+    try:
+        with roundtrip.scratch_database(settings) as scratch:
+            where = roundtrip.describe(scratch)
+            return roundtrip.round_trip(scratch, report, directory), where
+    except Exception as exc:
+        _cannot_run(_message(exc))
+        raise  # unreachable: _cannot_run exits
+
+
+def _message(exc: BaseException) -> str:
+    if debugging():
+        raise exc
+    return describe_unexpected(exc)

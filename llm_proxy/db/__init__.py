@@ -1,0 +1,1 @@
+"""Connections: plain DBAPI drivers, SQLAlchemy engines and the migration lock."""

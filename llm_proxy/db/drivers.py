@@ -1,0 +1,59 @@
+"""Plain DBAPI connections (sqlite3, psycopg, PyMySQL), without SQLAlchemy.
+
+The migration lock and every read of the version tables use these, so a
+no-op start never pays for importing SQLAlchemy. Connection failures are
+one-line DatabaseUnavailable errors that name the database, never a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from llm_proxy.config import Settings
+
+
+def connect(settings: Settings, *, autocommit: bool = True, create: bool = False) -> Any:
+    """A DBAPI connection to the configured database. `create` (SQLite): make the
+    file (and its directory) when missing instead of refusing."""
+    return settings.dialect.connect(settings, autocommit=autocommit, create=create)
+
+
+def rows(connection: Any, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement; its rows (none for a statement that returns none)."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
+
+
+def executor(connection: Any) -> Callable[[str], list[tuple[Any, ...]]]:
+    """`execute(sql) -> rows` over a DBAPI connection."""
+    return lambda sql: rows(connection, sql)
+
+
+def close_quietly(connection: Any) -> None:
+    with contextlib.suppress(Exception):  # a session the server cut is closed already
+        connection.close()
+
+
+@contextmanager
+def connection(settings: Settings, *, create: bool = False) -> Iterator[Any]:
+    """A fresh autocommit connection, closed afterwards."""
+    opened = connect(settings, create=create)
+    try:
+        yield opened
+    finally:
+        close_quietly(opened)
+
+
+def set_autocommit(connection: Any, value: bool) -> None:
+    # psycopg has a property, PyMySQL a method.
+    if callable(getattr(connection, "autocommit", None)):
+        connection.autocommit(value)
+    else:
+        connection.autocommit = value

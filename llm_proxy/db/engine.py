@@ -1,0 +1,36 @@
+"""SQLAlchemy engines for the configured database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from llm_proxy.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+
+def create_engine(settings: Settings, session: Any = None) -> Engine:
+    """An engine for the configured database.
+
+    `session`: a DBAPI connection from `drivers` to use as the engine's only
+    connection (it holds the migration lock); the caller owns and closes it.
+    The dialect adjusts the engine (SQLite takes over transaction control so
+    that a failing migration's DDL rolls back).
+    """
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool, StaticPool
+
+    dialect = settings.dialect
+    if session is not None:
+        engine = sqlalchemy.create_engine(
+            settings.url, creator=lambda: session, poolclass=StaticPool
+        )
+    else:
+        if settings.sqlite_path is not None:
+            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sqlalchemy.create_engine(
+            settings.url, poolclass=NullPool, connect_args=dialect.engine_connect_args(settings)
+        )
+    dialect.prepare_engine(engine)
+    return engine

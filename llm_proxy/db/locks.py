@@ -1,0 +1,162 @@
+"""The cross-process migration lock: one class per way of locking.
+
+No lock outlives its holder, so a crash never leaves the database locked:
+
+- ``FileLock`` (SQLite): an flock on a file beside the database (the
+  filelock library), dropped by the kernel when the process dies;
+- ``SessionLock`` (PostgreSQL advisory lock, MySQL ``GET_LOCK``): held on
+  the migration's own session, so it lasts exactly as long as the work on
+  the server does, even when a killed migrator's statement still runs there.
+
+``for_database`` chooses once; ``hold`` yields the DBAPI connection the
+migration must run on, already locked. Waiting is reported once and ends
+with a clear error after the timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from llm_proxy.config import Settings
+from llm_proxy.errors import DatabaseUnavailable, LockTimeout
+
+from . import drivers
+
+POLL_SECONDS = 0.1
+WAITING_MESSAGE = "waiting for migration lock held by another process..."
+
+OnWait = Callable[[str], None] | None
+# Runs one statement on a database session, outside any transaction, and
+# returns the first column of its first row.
+SessionQuery = Callable[[str], Any]
+
+
+def timeout_error(settings: Settings) -> LockTimeout:
+    return LockTimeout(
+        f"timed out after {settings.lock_timeout:g}s waiting for the migration lock on "
+        f"{settings.where}; another migration may be stuck "
+        "(raise --lock-timeout, or find the process holding it)"
+    )
+
+
+class FileLock:
+    """SQLite: `<database>.migrate-lock`, flocked. The file itself stays (empty)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def path(self) -> str:
+        return f"{self.settings.sqlite_path}.migrate-lock"
+
+    @contextmanager
+    def hold_on(self, query: SessionQuery | None, on_wait: OnWait = None) -> Iterator[None]:
+        """The lock alone (a file lock needs no session)."""
+        if self.settings.sqlite_path is None:  # in-memory: one process by definition
+            yield
+            return
+        from filelock import FileLock as _Flock
+        from filelock import Timeout
+
+        self.settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _Flock(self.path, is_singleton=False)
+        try:
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:  # a TimeoutError, hence an OSError: test it first
+                if on_wait:
+                    on_wait(WAITING_MESSAGE)
+                try:
+                    lock.acquire(timeout=self.settings.lock_timeout, poll_interval=POLL_SECONDS)
+                except Timeout:
+                    raise timeout_error(self.settings) from None
+        except OSError as exc:
+            if isinstance(exc, Timeout):
+                raise
+            raise DatabaseUnavailable(
+                f"SQLite database {self.settings.sqlite_path} is not writable: "
+                f"cannot create its lock file ({exc.strerror or exc})"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
+        """The lock, then a connection (the file is created if missing: waiting
+        for the lock creates nothing)."""
+        with self.hold_on(None, on_wait):
+            connection = drivers.connect(self.settings, create=True)
+            try:
+                yield connection
+            finally:
+                drivers.close_quietly(connection)
+
+
+class SessionLock:
+    """A lock held by a database session: try without waiting, poll until the
+    timeout. Session locks survive commits and rollbacks."""
+
+    def __init__(self, settings: Settings, try_sql: str, release_sql: str) -> None:
+        self.settings = settings
+        self.try_sql = try_sql
+        self.release_sql = release_sql
+
+    @contextmanager
+    def hold_on(self, query: SessionQuery | None, on_wait: OnWait = None) -> Iterator[None]:
+        """The lock on the session `query` runs on."""
+        assert query is not None
+        deadline = time.monotonic() + self.settings.lock_timeout
+        reported = False
+        while query(self.try_sql) not in (True, 1):
+            if not reported and on_wait:
+                on_wait(WAITING_MESSAGE)
+                reported = True
+            if time.monotonic() >= deadline:
+                raise timeout_error(self.settings)
+            time.sleep(POLL_SECONDS)
+        try:
+            yield
+        finally:
+            # If releasing fails (a lost connection), the session's end releases it.
+            with contextlib.suppress(Exception):
+                query(self.release_sql)
+
+    @contextmanager
+    def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
+        """The lock on a new connection, which is then in transaction mode, ready
+        to be handed to SQLAlchemy."""
+        connection = drivers.connect(self.settings, autocommit=True)
+        try:
+
+            def query(sql: str) -> Any:
+                found = drivers.rows(connection, sql)
+                return found[0][0] if found else None
+
+            with self.hold_on(query, on_wait):
+                drivers.set_autocommit(connection, False)
+                try:
+                    yield connection
+                finally:
+                    # Back to autocommit so that the release statement runs on its own.
+                    with contextlib.suppress(Exception):
+                        connection.rollback()
+                        drivers.set_autocommit(connection, True)
+        finally:
+            drivers.close_quietly(connection)
+
+
+MigrationLock = FileLock | SessionLock
+
+
+def for_database(settings: Settings) -> MigrationLock:
+    """The lock this database uses."""
+    statements = settings.dialect.lock_statements(settings)
+    if statements is None:
+        return FileLock(settings)
+    return SessionLock(settings, *statements)

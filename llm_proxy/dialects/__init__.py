@@ -1,0 +1,55 @@
+"""The databases llm-proxy runs on, one module each.
+
+    from llm_proxy import dialects
+    dialect, url = dialects.from_url("postgres://app@db/llm")
+    dialect.quote("goose_db_version")
+
+This package is the only place that branches on which database it is; the
+rest of llm-proxy asks a ``Dialect`` (see ``base``).
+"""
+
+from __future__ import annotations
+
+from llm_proxy import urls
+from llm_proxy.errors import ConfigError
+
+from .base import Dialect, Target
+from .mysql import MYSQL
+from .postgresql import POSTGRESQL
+from .sqlite import SQLITE
+
+__all__ = ["ALL", "MYSQL", "POSTGRESQL", "SQLITE", "Dialect", "Target", "from_url", "named"]
+
+ALL: tuple[Dialect, ...] = (SQLITE, POSTGRESQL, MYSQL)
+
+# SQLAlchemy's names, and the spellings goose and DB_DRIVER use.
+_BY_NAME: dict[str, Dialect] = {
+    "sqlite": SQLITE,
+    "sqlite3": SQLITE,
+    "postgres": POSTGRESQL,
+    "postgresql": POSTGRESQL,
+    "pgx": POSTGRESQL,
+    "mysql": MYSQL,
+    "mariadb": MYSQL,
+}
+
+
+def named(name: str) -> Dialect | None:
+    """The dialect a name means (case-insensitive), or None."""
+    return _BY_NAME.get(name.lower())
+
+
+def from_url(url: str) -> tuple[Dialect, str]:
+    """(dialect, SQLAlchemy URL) for a goose/libpq-style or SQLAlchemy URL.
+
+    postgres:// and postgresql:// become postgresql+psycopg://, mysql:// and
+    mariadb:// become mysql+pymysql://.
+    """
+    base, driver, rest = urls.split_scheme(url)
+    dialect = named(base)
+    if dialect is None:
+        scheme = url.partition("://")[0]
+        raise ConfigError(
+            f"unsupported database URL scheme {scheme!r}: use sqlite, postgres(ql) or mysql"
+        )
+    return dialect, dialect.normalize_url(url, driver, rest)

@@ -1,0 +1,179 @@
+"""What llm-proxy needs to know about one kind of database.
+
+A ``Dialect`` holds the facts that differ between SQLite, PostgreSQL and
+MySQL/MariaDB: how to quote, which DDL goose uses for its table, which lock
+statements exist, how to connect with the plain DBAPI driver. Everything else
+in llm-proxy asks the dialect instead of testing its name, so adding or
+changing a database touches one module.
+
+Dialects are stateless singletons (see ``llm_proxy.dialects``); methods that
+need connection details take a ``Target`` (``config.Settings`` is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from llm_proxy import urls
+from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
+
+
+class Target(Protocol):
+    """Where a database is; `config.Settings` satisfies it."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def sqlite_path(self) -> Path | None: ...
+    @property
+    def schema(self) -> str | None: ...
+    @property
+    def lock_timeout(self) -> float: ...
+
+
+class Dialect:
+    name: ClassVar[str]  # SQLAlchemy's name: "sqlite", "postgresql", "mysql"
+    label: ClassVar[str]  # for people: "SQLite", "PostgreSQL", "MySQL"
+    migrations_subdirectory: ClassVar[str]  # of the packaged sql/ ("" = sql/ itself)
+    dbapi_module: ClassVar[str]
+    install_extra: ClassVar[str | None] = None  # pip extra that installs the driver
+    is_server: ClassVar[bool] = True
+    default_port: ClassVar[int | None] = None
+    supports_schemas: ClassVar[bool] = False
+    true_literal: ClassVar[str] = "true"
+    goose_table_columns: ClassVar[str]  # goose v3's DDL, exactly: the real goose reads it
+    now_default: ClassVar[str] = "CURRENT_TIMESTAMP"
+
+    def __repr__(self) -> str:
+        return f"<dialect {self.name}>"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        from llm_proxy.dialects import named
+
+        return (named, (self.name,))  # one instance per dialect, also after pickling
+
+    # ------------------------------------------------------------ SQL text
+
+    def quote(self, identifier: str) -> str:
+        """An identifier, quoted so that case and punctuation survive."""
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def literal(self, text: str) -> str:
+        """A string literal."""
+        return "'" + text.replace("'", "''") + "'"
+
+    def qualify(self, table: str, schema: str | None) -> str:
+        """`table` in the configured schema (only PostgreSQL has one)."""
+        return table
+
+    def create_goose_table_sql(self, table: str) -> str:
+        return f"CREATE TABLE {table} (\n{self.goose_table_columns}\n)"
+
+    def existing_tables_sql(self, tables: Sequence[str], schema: str | None) -> str:
+        """A query whose rows name those of `tables` that exist."""
+        raise NotImplementedError
+
+    def schema_exists_sql(self, schema: str) -> str:
+        raise NotImplementedError
+
+    def create_schema_sql(self, schema: str) -> str:
+        raise NotImplementedError
+
+    def user_tables_sql(self) -> str:
+        """Names of the tables (and views) of the connected database."""
+        raise NotImplementedError
+
+    def split_for_driver(self, statement: str) -> list[str]:
+        """One goose statement as the DBAPI driver must be called with it."""
+        return [statement]
+
+    # ------------------------------------------------------------ URLs
+
+    def normalize_url(self, url: str, driver: str, rest: str) -> str:
+        """The SQLAlchemy URL for a URL of this dialect (goose/libpq spellings accepted):
+        `<dialect>+<dbapi>://rest`. Any other DBAPI is refused: the lock and the plain
+        reads use that same library, so a URL may name it but no other."""
+        if driver and driver != self.dbapi_module:
+            raise ConfigError(
+                f"unsupported {self.name} driver {driver!r} in the database URL: "
+                f"llm-proxy connects through {self.dbapi_module} "
+                f"({self.name}+{self.dbapi_module}://...)"
+            )
+        return urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
+
+    def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
+        """Dialect rules for a normalised URL and --schema: (url, schema)."""
+        if schema:
+            raise ConfigError("--schema is supported on PostgreSQL only")
+        return url, schema
+
+    def sqlite_path(self, url: str) -> Path | None:
+        """The database file a URL names (SQLite only)."""
+        return None
+
+    def describe(self, target: Target) -> str:
+        """Where the database is, for messages (never a password)."""
+        address = urls.server_address(target.url)
+        return f"{address.host}:{address.port or self.default_port}/{address.database or ''}"
+
+    def database_name(self, target: Target) -> str | None:
+        return urls.server_address(target.url).database
+
+    def database_missing(self, target: Target) -> bool:
+        """True when the database surely holds nothing (a SQLite file not yet made)."""
+        return False
+
+    # ------------------------------------------------------------ connections
+
+    def driver(self) -> Any:
+        """The DBAPI module, or a one-line error saying which extra installs it."""
+        from importlib import import_module
+
+        try:
+            return import_module(self.dbapi_module)
+        except ImportError:
+            raise DatabaseUnavailable(
+                f"the {self.dbapi_module} driver is not installed: "
+                f"pip install 'llm-proxy[{self.install_extra}]'"
+            ) from None
+
+    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+        raise NotImplementedError
+
+    def unavailable(self, target: Target, error: BaseException) -> DatabaseUnavailable:
+        """The one-line error for a failed connection, without the password."""
+        password = urls.server_address(target.url).password
+        text = reason(error, whole=True)
+        if password:
+            text = text.replace(password, "***")
+        where = self.describe(target)
+        return DatabaseUnavailable(f"cannot connect to {self.label} at {where}: {text}")
+
+    def engine_connect_args(self, target: Target) -> dict[str, Any]:
+        """`connect_args` for a SQLAlchemy engine of this dialect."""
+        return {"connect_timeout": 10}
+
+    def prepare_engine(self, engine: Any) -> None:
+        """Adjust a new SQLAlchemy engine (SQLite takes over transaction control)."""
+
+    def is_busy_error(self, error: BaseException) -> bool:
+        """True for the database's own "locked by another writer" error."""
+        return False
+
+    # ------------------------------------------------------------ locks and tools
+
+    def lock_statements(self, target: Target) -> tuple[str, str] | None:
+        """(try the session lock without waiting, release it); None: a lock file instead."""
+        return None
+
+    def create_database_sql(self, name: str) -> list[str]:
+        return [f"CREATE DATABASE {self.quote(name)}"]
+
+    def drop_database_sql(self, name: str) -> list[str]:
+        return [f"DROP DATABASE IF EXISTS {self.quote(name)}"]
+
+    def alembic_options(self, schema: str | None) -> dict[str, Any]:
+        """Options for Alembic's context.configure() on this dialect."""
+        return {}

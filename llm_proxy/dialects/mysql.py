@@ -1,0 +1,90 @@
+"""MySQL and MariaDB: PyMySQL, a named GET_LOCK, non-transactional DDL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from llm_proxy import urls
+from llm_proxy.errors import ConfigError
+
+from .base import Dialect, Target
+
+LOCK_NAME_PREFIX = "llm-proxy-migrations"
+_LOCK_NAME_LIMIT = 64  # MariaDB's limit on GET_LOCK names
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    label = "MySQL"
+    migrations_subdirectory = "mysql"
+    dbapi_module = "pymysql"
+    install_extra = "mysql"
+    default_port = 3306
+    goose_table_columns = (
+        "\tid bigint(20) unsigned NOT NULL AUTO_INCREMENT,\n"
+        "\tversion_id bigint NOT NULL,\n"
+        "\tis_applied boolean NOT NULL,\n"
+        "\ttstamp timestamp NULL default now(),\n"
+        "\tPRIMARY KEY(id)"
+    )
+
+    def quote(self, identifier: str) -> str:
+        return "`" + identifier.replace("`", "``") + "`"
+
+    def literal(self, text: str) -> str:
+        # A backslash escapes in MySQL strings (unless NO_BACKSLASH_ESCAPES).
+        return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    def existing_tables_sql(self, tables: Sequence[str], schema: str | None) -> str:
+        names = ", ".join(self.literal(t) for t in tables)
+        return (
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = DATABASE() AND table_name IN ({names})"
+        )
+
+    def user_tables_sql(self) -> str:
+        return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+
+    def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
+        url, schema = super().finish_url(url, schema)
+        if not urls.database_of(url):
+            raise ConfigError(f"the MySQL database URL names no database: {urls.redact(url)}")
+        return url, schema
+
+    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+        pymysql = self.driver()
+        address = urls.server_address(target.url)
+        try:
+            return pymysql.connect(
+                host=address.host,
+                port=address.port or self.default_port,
+                user=address.user or "root",
+                password=address.password or "",
+                database=address.database,
+                autocommit=autocommit,
+                connect_timeout=10,
+                charset=address.query.get("charset", "utf8mb4"),
+            )
+        except pymysql.Error as exc:
+            raise self.unavailable(target, exc) from None
+
+    def lock_name(self, target: Target) -> str:
+        """GET_LOCK names are server-wide, unlike PostgreSQL advisory locks (which are
+        per database): the database name is part of the name, so migrations of two
+        databases on one server do not wait for each other. A name over MariaDB's
+        limit keeps a digest of the database name instead."""
+        database = self.database_name(target) or ""
+        name = f"{LOCK_NAME_PREFIX}:{database}"
+        if len(name) <= _LOCK_NAME_LIMIT:
+            return name
+        digest = hashlib.sha256(database.encode("utf-8")).hexdigest()[:32]
+        return f"{LOCK_NAME_PREFIX}:{digest}"
+
+    def lock_statements(self, target: Target) -> tuple[str, str]:
+        name = self.literal(self.lock_name(target))
+        return f"SELECT GET_LOCK({name}, 0)", f"SELECT RELEASE_LOCK({name})"
+
+
+MYSQL = MySQLDialect()

@@ -1,0 +1,178 @@
+"""One command's view of the project: its files and revision graph, loaded once,
+and the database's recorded state, read on demand.
+
+Every command of the migrate API starts with ``Project.load(settings)``:
+the goose directory is listed and the graph built once, without Alembic when
+the Python revisions can be read literally. The database is read through the
+plain driver (``read_state``) and written only under the migration lock
+(``locked``), through Alembic (``run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llm_proxy.config import Settings
+from llm_proxy.db import drivers, locks
+from llm_proxy.errors import MigrateError
+from llm_proxy.goose import files as goose_files
+from llm_proxy.goose.migration import GooseMigration
+from llm_proxy.revisions import sources
+from llm_proxy.revisions.graph import Graph
+from llm_proxy.revisions.plan import name_of
+from llm_proxy.revisions.reconcile import DatabaseView, reconcile
+from llm_proxy.store import journal, snapshot
+from llm_proxy.store.snapshot import Snapshot
+from llm_proxy.store.tables import Session, Tables
+
+if TYPE_CHECKING:
+    from llm_proxy.bridge.run import Report, Run
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What the database records, and the reconciled view every plan starts from."""
+
+    recorded: Snapshot
+    view: DatabaseView
+
+    @property
+    def version(self) -> int:
+        """goose's current version."""
+        return self.view.goose_current
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True when `up` would change nothing, reconciliation included."""
+        return (
+            not self.view.pending
+            and not self.view.unknown_heads
+            and tuple(sorted(self.view.alembic_heads)) == self.recorded.alembic_heads
+        )
+
+
+@dataclass
+class Project:
+    settings: Settings
+    goose: dict[str, GooseMigration]  # by revision id, in version order
+    graph: Graph
+    python_scripts: list[Any] | None = None  # Alembic's Scripts, once Alembic imported them
+
+    @classmethod
+    def load(cls, settings: Settings) -> Project:
+        """List the goose directory and build the revision graph (once)."""
+        _check_directories(settings)
+        found = goose_files.discover(settings.migrations_dir)
+        goose = {f.version_text: GooseMigration(f) for f in found}
+        graph = sources.literal_graph(found, settings.versions_dir)
+        if graph is not None:
+            return cls(settings, goose, graph)
+        # A Python revision needs Alembic to read it (or the graph is broken and
+        # the full load reports it).
+        from llm_proxy.bridge import config, scripts
+
+        python = scripts.python_scripts(config.alembic_config(settings))
+        return cls(settings, goose, scripts.build_graph(list(goose.values()), python), python)
+
+    @property
+    def tables(self) -> Tables:
+        return Tables(self.settings.dialect, self.settings.schema)
+
+    @cached_property
+    def paths(self) -> dict[str, Path]:
+        """Every revision's file, by revision id."""
+        paths = {revision: m.path for revision, m in self.goose.items()}
+        if self.python_scripts is not None:
+            paths.update({s.revision: Path(s.path) for s in self.python_scripts})
+        else:
+            versions = self.settings.versions_dir
+            for revision, node in self.graph.nodes.items():
+                if node.goose_version is None:
+                    paths[revision] = versions / node.name
+        return paths
+
+    def name_of(self, revision: str) -> str:
+        return name_of(self.graph, revision)
+
+    # ------------------------------------------------------------ the database
+
+    def session(self, connection: Any) -> Session:
+        return Session(drivers.executor(connection), self.tables)
+
+    def read_state(self, connection: Any = None, *, with_journal: bool = True) -> DatabaseState:
+        """Both version tables (and ours, unless `with_journal` is False), read at
+        once and reconciled, without writing anything. Without `connection` a
+        connection is opened for the read (none for a SQLite file not yet made)."""
+        settings = self.settings
+        if connection is None:
+            if settings.dialect.database_missing(settings):
+                return self.state_of(Snapshot())
+            with drivers.connection(settings) as opened:
+                return self.read_state(opened, with_journal=with_journal)
+        try:
+            recorded = snapshot.read(self.session(connection), with_journal=with_journal)
+        finally:
+            connection.rollback()  # a locked connection is in transaction mode: end the read
+        return self.state_of(recorded)
+
+    def state_of(self, recorded: Snapshot) -> DatabaseState:
+        goose = recorded.goose
+        view = reconcile(
+            self.graph, goose.applied.keys(), goose.current_version, recorded.alembic_heads
+        )
+        return DatabaseState(recorded, view)
+
+    @contextmanager
+    def locked(self, report: Report | None = None) -> Iterator[Any]:
+        """The migration lock, and the DBAPI connection that holds it (the one
+        every write of the command must run on)."""
+        with locks.for_database(self.settings).hold(on_wait=report) as connection:
+            yield connection
+
+    def modified(self, state: DatabaseState) -> list[str]:
+        """Applied revisions whose file changed since it was applied (checksum differs)."""
+        applied = [r for r in self.graph.order if r in state.view.applied]
+        return journal.modified(state.recorded.journal, applied, self.paths)
+
+    # ------------------------------------------------------------ running
+
+    def parse(self, revisions: Iterable[str], direction: str) -> None:
+        """Parse every goose file about to run before running any, so a malformed
+        file stops the command before the database changes."""
+        for revision in revisions:
+            migration = self.goose.get(revision)
+            if migration is not None:
+                migration.section(direction)
+
+    def run(self, report: Report | None = None, locked_connection: Any = None) -> Run:
+        """What an Alembic command needs, from what this project loaded."""
+        from llm_proxy.bridge.run import Run
+
+        return Run(
+            settings=self.settings,
+            graph=self.graph,
+            goose=self.goose,
+            paths=self.paths,
+            report=report,
+            locked_connection=locked_connection,
+            python_scripts=self.python_scripts,
+        )
+
+    def keep(self, run: Run) -> None:
+        """Keep what a run loaded (Alembic's Python revisions) for the next run."""
+        if self.python_scripts is None:
+            self.python_scripts = run.python_scripts
+
+
+def _check_directories(settings: Settings) -> None:
+    if not settings.migrations_dir.is_dir():
+        origin = settings.migrations_dir_source
+        where = f" (from {origin})" if origin.startswith("goose_directory") else ""
+        raise MigrateError(f"migrations directory not found: {settings.migrations_dir}{where}")
+    if not settings.script_location.is_dir():
+        raise MigrateError(f"Alembic script directory not found: {settings.script_location}")

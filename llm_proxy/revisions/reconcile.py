@@ -1,0 +1,108 @@
+"""Both version tables, reconciled into one view (pure).
+
+goose_db_version says which goose files are applied; alembic_version says
+which heads Alembic reached. Rules: goose rows win for goose revisions, and
+Python revisions are Alembic's alone. Every command plans from the
+``DatabaseView`` this module computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from llm_proxy.errors import StateConflict
+
+from .graph import Graph
+
+
+@dataclass(frozen=True)
+class DatabaseView:
+    """Both version tables, reconciled: the one truth every command works from."""
+
+    applied: frozenset[str]  # revision ids applied (goose rows for goose revisions)
+    alembic_heads: tuple[str, ...]  # what alembic_version should hold
+    goose_current: int  # goose's current version
+    missing: tuple[str, ...] = ()  # not applied, placed below goose_current (rule 6)
+    unknown_versions: tuple[int, ...] = ()  # applied in goose_db_version, no file
+    unknown_heads: tuple[str, ...] = ()  # in alembic_version, no revision
+    pending: tuple[str, ...] = field(default=())  # not applied, in apply order
+
+
+def reconcile(
+    graph: Graph,
+    goose_applied: Iterable[int],
+    goose_current: int,
+    alembic_heads: Sequence[str],
+) -> DatabaseView:
+    """Merge goose_db_version and alembic_version into one view.
+
+    goose rows win for goose revisions: a goose revision alembic_version
+    implies but goose does not record is taken back (with everything after
+    it), and goose revisions recorded by goose are added as far as their
+    parents allow. Python revisions are Alembic's alone.
+    """
+    goose_by_version = graph.by_goose_version()
+    goose_applied = set(goose_applied)
+    unknown_versions = tuple(sorted(v for v in goose_applied if v not in goose_by_version))
+    goose_done = {goose_by_version[v] for v in goose_applied if v in goose_by_version}
+
+    known_heads = [h for h in alembic_heads if h in graph.nodes]
+    unknown_heads = tuple(h for h in alembic_heads if h not in graph.nodes)
+    implied = graph.ancestors(known_heads) if known_heads else set()
+
+    # Take back goose revisions that goose says are not applied.
+    undone = {r for r in implied if graph.nodes[r].goose_version is not None} - goose_done
+    if undone:
+        dropped = undone | (graph.descendants(undone) & implied)
+        python_dropped = sorted(r for r in dropped if graph.nodes[r].goose_version is None)
+        if python_dropped:
+            first = min(undone, key=lambda r: graph.nodes[r].goose_version or 0)
+            raise StateConflict(
+                f"goose_db_version says {graph.nodes[first].name} is not applied, but Python "
+                f"revision(s) {', '.join(python_dropped)} built on it are; re-apply it with "
+                "goose or roll those revisions back first"
+            )
+        implied -= dropped
+
+    # Add goose revisions goose applied, while their parents are in place.
+    applied = set(implied)
+    for revision in graph.order:
+        node = graph.nodes[revision]
+        if (
+            revision in goose_done
+            and revision not in applied
+            and all(p in applied for p in (*node.parents, *node.dependencies))
+        ):
+            applied.add(revision)
+
+    # Goose revisions goose applied whose parents are not (allow-missing gaps)
+    # are applied in truth though Alembic cannot express it.
+    truly_applied = applied | goose_done
+    # Missing, as goose means it: not applied, yet placed below the current
+    # version. For a Python revision the place is the newest goose file it
+    # builds on, so one written against 00003 is missing on a database at 00006
+    # (added below applied goose files, or on a branch merged late) instead of
+    # being run silently out of the order it was written for.
+    written_on = graph.newest_goose_below()
+    missing = tuple(
+        r
+        for r in graph.order
+        if r not in truly_applied
+        and (
+            graph.nodes[r].goose_version
+            if graph.nodes[r].goose_version is not None
+            else written_on[r]
+        )
+        < goose_current
+    )
+    pending = tuple(r for r in graph.order if r not in truly_applied)
+    return DatabaseView(
+        applied=frozenset(truly_applied),
+        alembic_heads=graph.heads_of(applied) + unknown_heads,
+        goose_current=goose_current,
+        missing=missing,
+        unknown_versions=unknown_versions,
+        unknown_heads=unknown_heads,
+        pending=pending,
+    )

@@ -1,0 +1,28 @@
+"""alembic_version, as Alembic keeps it: one row per applied head."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .tables import ALEMBIC_TABLE, Session, Tables
+
+
+def select_heads_sql(tables: Tables) -> str:
+    return f"SELECT version_num FROM {tables.qualified(ALEMBIC_TABLE)}"
+
+
+def read_rows(session: Session) -> tuple[str, ...]:
+    """The heads alembic_version holds, sorted; the caller knows the table exists."""
+    return tuple(sorted(str(r[0]) for r in session.execute(select_heads_sql(session.tables))))
+
+
+def read_heads(session: Session) -> tuple[str, ...]:
+    return read_rows(session) if session.exists(ALEMBIC_TABLE) else ()
+
+
+def replace_heads_sql(tables: Tables, heads: Iterable[str]) -> list[str]:
+    """Statements that make alembic_version hold exactly `heads` (table exists)."""
+    table = tables.qualified(ALEMBIC_TABLE)
+    return [f"DELETE FROM {table}"] + [
+        f"INSERT INTO {table} (version_num) VALUES ({tables.literal(head)})" for head in heads
+    ]

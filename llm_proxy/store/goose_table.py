@@ -1,0 +1,80 @@
+"""goose_db_version, exactly as goose v3 keeps it.
+
+The real goose binary reads and writes this table, so its DDL (from the
+dialect), its initial row and the meaning of its rows match goose: `up` of V
+inserts (V, true) in V's transaction, `down` of V deletes every row of V.
+The SQL builders serve offline scripts too, so they take only `Tables`.
+"""
+
+from __future__ import annotations
+
+from llm_proxy.errors import MigrationError, StateConflict, reason
+from llm_proxy.goose.history import EMPTY, GooseState, VersionRow
+
+from .tables import GOOSE_TABLE, Session, Tables
+
+
+def create_sql(tables: Tables) -> str:
+    return tables.dialect.create_goose_table_sql(tables.qualified(GOOSE_TABLE))
+
+
+def insert_sql(tables: Tables, version: int) -> str:
+    # Versions are integers from file names, so inlining them is safe and keeps
+    # the statement usable in offline (--sql) scripts.
+    return (
+        f"INSERT INTO {tables.qualified(GOOSE_TABLE)} (version_id, is_applied) "
+        f"VALUES ({int(version)}, {tables.dialect.true_literal})"
+    )
+
+
+def delete_sql(tables: Tables, version: int) -> str:
+    return f"DELETE FROM {tables.qualified(GOOSE_TABLE)} WHERE version_id = {int(version)}"
+
+
+def select_rows_sql(tables: Tables) -> str:
+    return (
+        f"SELECT id, version_id, is_applied, tstamp FROM {tables.qualified(GOOSE_TABLE)} "
+        "ORDER BY id"
+    )
+
+
+def is_applied_sql(tables: Tables, version: int) -> str:
+    return (
+        f"SELECT is_applied FROM {tables.qualified(GOOSE_TABLE)} "
+        f"WHERE version_id = {int(version)} ORDER BY id DESC LIMIT 1"
+    )
+
+
+def read_rows(session: Session) -> GooseState:
+    """The table's state; the caller knows the table exists."""
+    table = session.tables.qualified(GOOSE_TABLE)
+    try:
+        rows = session.execute(select_rows_sql(session.tables))
+        return GooseState.from_rows(
+            VersionRow(id=r[0], version_id=r[1], is_applied=bool(r[2]), tstamp=r[3]) for r in rows
+        )
+    except Exception as exc:
+        # Usually a table of that name with another layout; say which table it is.
+        raise StateConflict(f"cannot read {table} (goose's version table): {reason(exc)}") from exc
+
+
+def read_state(session: Session) -> GooseState:
+    return read_rows(session) if session.exists(GOOSE_TABLE) else EMPTY
+
+
+def ensure(session: Session) -> bool:
+    """Create goose_db_version (and the --schema it lives in) with goose's DDL and
+    initial row; True if created. A database refusing this (no CREATE privilege)
+    is reported as one line before any migration runs."""
+    tables = session.tables
+    try:
+        session.ensure_schema()
+        if session.exists(GOOSE_TABLE):
+            return False
+        session.execute(create_sql(tables))
+        session.execute(insert_sql(tables, 0))
+    except Exception as exc:
+        raise MigrationError(
+            f"cannot create the version table {tables.qualified(GOOSE_TABLE)}: {reason(exc)}"
+        ) from exc
+    return True

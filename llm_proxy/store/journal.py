@@ -1,0 +1,120 @@
+"""llm_proxy_migrations: our own record of what ran, beside the version tables.
+
+goose only ever reads goose_db_version and Alembic only alembic_version, so a
+third table is invisible to both. It holds, per applied revision (goose or
+Python), the SHA-256 of the file as it was applied and when it was applied,
+which lets `status` flag files edited after the fact (goose cannot) and show
+an "Applied At" for Python revisions (Alembic keeps no time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .tables import JOURNAL_TABLE, Session, Tables
+
+_CHECKSUM_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    checksum: str
+    applied_at: object
+
+
+def file_checksum(path: Path | str) -> str:
+    """SHA-256 of the file's bytes. `status` hashes every applied file, so small
+    files (nearly all) are read with one system call, large ones in blocks."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        digest = hashlib.sha256()
+        while block := os.read(descriptor, _CHECKSUM_BLOCK):
+            digest.update(block)
+            if len(block) < _CHECKSUM_BLOCK:
+                break
+    finally:
+        os.close(descriptor)
+    return digest.hexdigest()
+
+
+def create_sql(tables: Tables) -> str:
+    return (
+        f"CREATE TABLE {tables.qualified(JOURNAL_TABLE)} (revision VARCHAR(64) NOT NULL "
+        "PRIMARY KEY, checksum CHAR(64) NOT NULL, "
+        f"applied_at TIMESTAMP NOT NULL DEFAULT {tables.dialect.now_default})"
+    )
+
+
+def record_sql(tables: Tables, revision: str, checksum: str) -> str:
+    return (
+        f"INSERT INTO {tables.qualified(JOURNAL_TABLE)} (revision, checksum) "
+        f"VALUES ({tables.literal(revision)}, {tables.literal(checksum)})"
+    )
+
+
+def forget_sql(tables: Tables, revision: str) -> str:
+    return (
+        f"DELETE FROM {tables.qualified(JOURNAL_TABLE)} WHERE revision = {tables.literal(revision)}"
+    )
+
+
+def update_sql(tables: Tables, revision: str, checksum: str) -> str:
+    return (
+        f"UPDATE {tables.qualified(JOURNAL_TABLE)} SET checksum = {tables.literal(checksum)} "
+        f"WHERE revision = {tables.literal(revision)}"
+    )
+
+
+def read_rows(session: Session) -> dict[str, Entry]:
+    """Every entry; the caller knows the table exists."""
+    rows = session.execute(
+        f"SELECT revision, checksum, applied_at FROM {session.tables.qualified(JOURNAL_TABLE)}"
+    )
+    return {str(r[0]): Entry(checksum=str(r[1]), applied_at=r[2]) for r in rows}
+
+
+def read(session: Session) -> dict[str, Entry]:
+    return read_rows(session) if session.exists(JOURNAL_TABLE) else {}
+
+
+def ensure(session: Session) -> None:
+    if not session.exists(JOURNAL_TABLE):
+        session.execute(create_sql(session.tables))
+
+
+def modified(
+    entries: Mapping[str, Entry], applied: Iterable[str], paths: Mapping[str, Path]
+) -> list[str]:
+    """Applied revisions whose file no longer has the checksum recorded for it."""
+    changed = []
+    for revision in applied:
+        entry = entries.get(revision)
+        path = paths.get(revision)
+        if entry is not None and path is not None and file_checksum(path) != entry.checksum:
+            changed.append(revision)
+    return changed
+
+
+def prune(session: Session, applied: Iterable[str]) -> list[str]:
+    """Forget revisions that are no longer applied (rolled back by goose, say)."""
+    keep = set(applied)
+    stale = sorted(r for r in read(session) if r not in keep)
+    for revision in stale:
+        session.execute(forget_sql(session.tables, revision))
+    return stale
+
+
+def adopt(session: Session, applied: Iterable[str], paths: Mapping[str, Path]) -> list[str]:
+    """Record checksums for applied revisions that have none yet (databases
+    migrated by goose, or before this table existed). Returns those recorded."""
+    entries = read(session)
+    recorded = []
+    for revision in applied:
+        if revision not in entries and revision in paths:
+            session.execute(record_sql(session.tables, revision, file_checksum(paths[revision])))
+            recorded.append(revision)
+    return recorded

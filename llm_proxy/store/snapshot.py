@@ -1,0 +1,36 @@
+"""Every bookkeeping table of a database, read at once over one session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llm_proxy.goose.history import EMPTY, GooseState
+
+from . import alembic_table, goose_table, journal, partial_runs
+from .tables import ALEMBIC_TABLE, GOOSE_TABLE, JOURNAL_TABLE, PARTIAL_RUNS_TABLE, Session
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the database records: goose's rows, Alembic's heads, our checksums and
+    partial runs. An empty Snapshot is a database nothing has migrated."""
+
+    goose: GooseState = EMPTY
+    alembic_heads: tuple[str, ...] = ()
+    journal: dict[str, journal.Entry] = field(default_factory=dict)
+    partial_runs: dict[str, partial_runs.PartialRun] = field(default_factory=dict)
+
+
+def read(session: Session, *, with_journal: bool = True) -> Snapshot:
+    """All four tables, asking once which of them exist. `with_journal=False`
+    reads only the two version tables (what "is anything pending?" needs)."""
+    names = (GOOSE_TABLE, ALEMBIC_TABLE)
+    if with_journal:
+        names += (JOURNAL_TABLE, PARTIAL_RUNS_TABLE)
+    present = session.existing(*names)
+    return Snapshot(
+        goose=goose_table.read_rows(session) if GOOSE_TABLE in present else EMPTY,
+        alembic_heads=alembic_table.read_rows(session) if ALEMBIC_TABLE in present else (),
+        journal=journal.read_rows(session) if JOURNAL_TABLE in present else {},
+        partial_runs=partial_runs.read_rows(session) if PARTIAL_RUNS_TABLE in present else {},
+    )

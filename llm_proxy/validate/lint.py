@@ -1,0 +1,328 @@
+"""`llm-proxy migrate validate`: find problems in a goose directory before a database does.
+
+Three parts, kept apart:
+
+- the lint (pure, no I/O): ``lint`` and ``lint_file`` check names and versions, parse every file
+  and apply the rules below to bytes already read, reporting every problem in every file;
+- ``read_directory`` (I/O): the bytes of every ``*.sql`` entry of a directory;
+- ``roundtrip.scratch_database`` and ``roundtrip.round_trip`` (I/O, their own module): up,
+  down-to 0 and up again on a database made for the purpose and thrown away afterwards.
+
+Rules (docs/validation.md describes each): ``parse``, ``encoding``, ``read``, ``filename``,
+``duplicate-version``, ``transaction-statement`` and ``invalid-if-exists`` are errors;
+``bom``, ``missing-down``, ``empty-down``, ``not-idempotent``, ``down-not-reverse``,
+``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and ``apply-leftover``
+(warning) come from the round trip.
+
+The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from llm_proxy.goose import files as goose_files
+from llm_proxy.goose.parser import GooseParseError, has_bom, parse_sections
+
+from .sqlshape import ERROR, WARNING, Section, not_reversed
+from .sqltokens import transaction_keyword
+
+__all__ = [
+    "BLOCKING_RULES",
+    "Finding",
+    "Report",
+    "SourceFile",
+    "lint",
+    "lint_file",
+    "read_directory",
+]
+
+# Rules after which the files cannot even be loaded as migrations: no round trip then.
+BLOCKING_RULES = frozenset({"parse", "encoding", "read", "filename", "duplicate-version"})
+SCRATCH_PREFIX = "llmproxy_validate_"
+_EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int | None
+    severity: str  # "error" or "warning"
+    rule: str
+    message: str
+
+    def render(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.severity}: {self.message} [{self.rule}]"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One ``*.sql`` entry: its bytes, or why there are none (unreadable, not a file)."""
+
+    path: str  # as shown to the user
+    data: bytes | None
+    problem: str | None = None
+    is_file: bool = True
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+# Line of each goose statement, per direction, for pointing at a failing statement later.
+StatementLines = tuple[list[int | None], list[int | None]]
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    files: int
+    statement_lines: Mapping[str, StatementLines] = field(default_factory=dict)  # by file name
+    paths: Mapping[str, str] = field(default_factory=dict)  # file name -> shown path
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == WARNING)
+
+    @property
+    def loadable(self) -> bool:
+        """True when every file can be loaded as a migration (a round trip makes sense)."""
+        return not any(f.rule in BLOCKING_RULES for f in self.findings)
+
+    def failed(self, strict: bool = False) -> bool:
+        return self.errors > 0 or (strict and self.warnings > 0)
+
+
+# ---------------------------------------------------------------- reading (I/O)
+
+
+def read_directory(directory: str | Path) -> list[SourceFile]:
+    """Every ``*.sql`` entry of ``directory`` (not recursive), sorted by name.
+
+    Raises MigrationFileError when the directory itself is missing or not a directory.
+    """
+    root = Path(directory)
+    try:
+        with os.scandir(root) as entries:
+            found = sorted(
+                (entry.name, entry.is_file())
+                for entry in entries
+                if entry.name.endswith(goose_files.SUFFIX)
+            )
+    except FileNotFoundError:
+        raise goose_files.MigrationFileError(f"migrations directory not found: {root}") from None
+    except NotADirectoryError:
+        raise goose_files.MigrationFileError(
+            f"migrations path is not a directory: {root}"
+        ) from None
+    sources = []
+    for name, is_file in found:
+        path = root / name
+        if not is_file:
+            sources.append(SourceFile(str(path), None, "not a regular file", is_file=False))
+            continue
+        try:
+            sources.append(SourceFile(str(path), path.read_bytes()))
+        except OSError as exc:
+            sources.append(SourceFile(str(path), None, f"cannot read: {exc.strerror or exc}"))
+    return sources
+
+
+# ---------------------------------------------------------------- lint (pure)
+
+
+def lint(
+    sources: Sequence[SourceFile],
+    env: Mapping[str, str] | None = None,
+    *,
+    directory: str = ".",
+) -> Report:
+    """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment)."""
+    environment = _EMPTY_ENV if env is None else env
+    findings: list[Finding] = []
+    lines: dict[str, StatementLines] = {}
+    migrations = [s for s in sources if s.is_file]
+    for source in sources:
+        if not source.is_file:
+            findings.append(
+                Finding(
+                    source.path,
+                    None,
+                    WARNING,
+                    "not-a-file",
+                    f"{source.problem}: not a migration, goose and llm-proxy skip it",
+                )
+            )
+    if not migrations:
+        findings.append(
+            Finding(directory, None, WARNING, "no-migrations", "no *.sql migration files")
+        )
+    findings.extend(check_names([s.path for s in migrations]))
+    for source in migrations:
+        if source.data is None:
+            findings.append(Finding(source.path, None, ERROR, "read", source.problem or "unread"))
+            continue
+        file_findings, statement_lines = lint_file(source.path, source.data, environment)
+        findings.extend(file_findings)
+        if statement_lines is not None:
+            lines[source.name] = statement_lines
+    findings.sort(key=lambda f: (f.path, f.line or 0))
+    return Report(
+        tuple(findings),
+        len(migrations),
+        statement_lines=lines,
+        paths={s.name: s.path for s in migrations},
+    )
+
+
+def check_names(paths: Sequence[str]) -> list[Finding]:
+    """Names goose would reject, and versions used by more than one file."""
+    findings: list[Finding] = []
+    by_version: dict[int, list[str]] = {}
+    for path in paths:
+        name = os.path.basename(path)
+        try:
+            parsed = goose_files.parse_filename(name)
+        except goose_files.MigrationFileError as exc:
+            reason = str(exc).removeprefix(f"{name}: ")
+            findings.append(Finding(path, None, ERROR, "filename", reason))
+            continue
+        if parsed is not None:
+            by_version.setdefault(parsed[0], []).append(path)
+    for version, group in sorted(by_version.items()):
+        for path in group if len(group) > 1 else ():
+            others = ", ".join(os.path.basename(p) for p in group if p != path)
+            findings.append(
+                Finding(
+                    path,
+                    None,
+                    ERROR,
+                    "duplicate-version",
+                    f"version {version} is also used by {others}",
+                )
+            )
+    return findings
+
+
+def lint_file(
+    path: str, data: bytes, env: Mapping[str, str] | None = None
+) -> tuple[list[Finding], StatementLines | None]:
+    """The findings for one file, and the line of each statement (None when it does not parse)."""
+    findings: list[Finding] = []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        findings.append(
+            Finding(path, line, ERROR, "encoding", f"not valid UTF-8 (byte {exc.start})")
+        )
+        return findings, None
+    if has_bom(text):
+        findings.append(
+            Finding(
+                path,
+                1,
+                WARNING,
+                "bom",
+                "file starts with a UTF-8 byte order mark, which goose rejects; save it without",
+            )
+        )
+        text = text[1:]
+    try:
+        up, down = parse_sections(text, _EMPTY_ENV if env is None else env)
+    except GooseParseError as exc:
+        findings.append(Finding(path, exc.line, ERROR, "parse", exc.rule))
+        return findings, None
+
+    raw_lines = _raw_lines(text)
+    up_lines, down_lines = _statement_lines(raw_lines, up.statements, down.statements)
+    annotations = _annotation_lines(raw_lines)
+    up_section = Section.read(up.statements, up_lines)
+    down_section = Section.read(down.statements, down_lines)
+
+    def add(line: int | None, severity: str, rule: str, message: str) -> None:
+        findings.append(Finding(path, line, severity, rule, message))
+
+    if up.use_tx:
+        for section in (up_section, down_section):
+            for piece in section.pieces:
+                keyword = transaction_keyword(piece.tokens)
+                if keyword:
+                    add(
+                        piece.line,
+                        ERROR,
+                        "transaction-statement",
+                        f"{keyword} inside a transactional migration breaks goose's own "
+                        "transaction (goose already wraps each migration in one); remove it, "
+                        "or mark the file '-- +goose NO TRANSACTION'",
+                    )
+    for section in (up_section, down_section):
+        for line, severity, rule, message in section.ddl_findings():
+            add(line, severity, rule, message)
+
+    if "down" not in annotations:
+        add(
+            None,
+            WARNING,
+            "missing-down",
+            "no '-- +goose Down' section: this migration cannot be rolled back",
+        )
+    elif not down.statements and up.statements:
+        add(
+            annotations["down"],
+            WARNING,
+            "empty-down",
+            "the Down section is empty: rolling back runs nothing and leaves the Up's changes",
+        )
+    elif down.statements:
+        for line, message in not_reversed(up_section, down_section):
+            add(line, WARNING, "down-not-reverse", message)
+    return findings, (up_lines, down_lines)
+
+
+def _raw_lines(text: str) -> list[str]:
+    """Lines as the goose parser numbers them: split on LF, a trailing CR dropped."""
+    lines = text.split("\n")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _statement_lines(
+    lines: list[str], up: list[str], down: list[str]
+) -> tuple[list[int | None], list[int | None]]:
+    """The 1-based line each statement starts on, found by walking the file in order
+    (statements are the file's lines, trimmed). None when ENVSUB changed the first line."""
+    keys = [line.strip() for line in lines]
+    cursor = 0
+    result: list[list[int | None]] = []
+    for statements in (up, down):
+        found: list[int | None] = []
+        for statement in statements:
+            first = statement.split("\n", 1)[0].strip()
+            try:
+                index = keys.index(first, cursor)
+            except ValueError:
+                found.append(None)
+                continue
+            found.append(index + 1)
+            cursor = index + statement.count("\n") + 1
+        result.append(found)
+    return result[0], result[1]
+
+
+def _annotation_lines(lines: list[str]) -> dict[str, int]:
+    """First line of each annotation ("up", "down", ...); the file already parsed."""
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if "+goose" in line and line.lstrip().startswith("--"):
+            word = " ".join(line.replace("--", "").replace("+goose", "", 1).split()).lower()
+            seen.setdefault(word, number)
+    return seen
