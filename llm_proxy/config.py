@@ -38,10 +38,12 @@ class Settings:
 
     @property
     def display_url(self) -> str:
+        """The URL with any password masked, for messages."""
         return urls.redact(self.url)
 
     @property
     def versions_dir(self) -> Path:
+        """Where the Python (Alembic) revisions are."""
         return self.script_location / "versions"
 
     @property
@@ -61,6 +63,7 @@ def packaged_data_dir() -> Path:
 
 
 def default_migrations_dir(dialect: Dialect, data_dir: Path | None = None) -> Path:
+    """The packaged goose directory of a dialect (sql/, sql/postgres/, sql/mysql/)."""
     root = (data_dir or packaged_data_dir()) / "sql"
     subdir = dialect.migrations_subdirectory
     return root / subdir if subdir else root

@@ -89,6 +89,7 @@ def check_not_newer(settings: Settings) -> None:
 
 
 def refuse_newer(project: Project, state: DatabaseState) -> None:
+    """Raise DatabaseNewerThanCode when the database has versions no file here defines."""
     view = state.view
     if view.unknown_versions:
         known = list(project.graph.by_goose_version())
@@ -122,6 +123,7 @@ def unknown_versions_message(
 
 
 def unknown_heads_message(heads: Sequence[str]) -> str:
+    """The refusal for Alembic revisions applied that no file defines."""
     listed = ", ".join(heads)
     return (
         f"database is at revision {listed}, which no migration of this llm-proxy defines "

@@ -34,6 +34,8 @@ from sqlalchemy.schema import conv
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 
+from llm_proxy import dialects
+
 __all__ = ["AuditEvent", "Base", "DialectDefault", "Project", "Token", "metadata"]
 
 MYSQL = ("mysql", "mariadb")
@@ -64,10 +66,10 @@ class DialectDefault(ColumnElement[Any]):
         self.default = default
         self.per_dialect = per_dialect
 
-    def sql_for(self, dialect: str) -> str:
-        if dialect == "mariadb":
-            dialect = "mysql"
-        return self.per_dialect.get(dialect, self.default)
+    def sql_for(self, dialect_name: str) -> str:
+        """The default's SQL on the dialect SQLAlchemy names."""
+        known = dialects.named(dialect_name)  # SQLAlchemy's "mariadb" is our MySQL
+        return self.per_dialect.get(known.name if known else dialect_name, self.default)
 
 
 @compiles(DialectDefault)
@@ -105,6 +107,8 @@ def _new_uuid() -> str:
 
 
 class Base(DeclarativeBase):
+    """Declarative base of the application's models."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 

@@ -54,12 +54,14 @@ class Readiness:
         self._lock = threading.Lock()
 
     def project(self) -> Project:
+        """The project, loaded on first use."""
         with self._lock:
             if self._project is None:
                 self._project = Project.load(self.settings)
             return self._project
 
     def check(self) -> Answer:
+        """(status, body) for /readyz: 503 when pending or unreadable."""
         try:
             project = self.project()
             view = project.read_state(with_journal=False).view
@@ -118,12 +120,14 @@ def parse_addr(text: str) -> tuple[str, int]:
 
 
 def make_server(host: str, port: int, readiness: Readiness) -> ThreadingHTTPServer:
+    """The HTTP server for /healthz and /readyz on host:port."""
     handler = type("Handler", (_Handler,), {"readiness": readiness})
     server_class = _Server6 if ":" in host else _Server
     return server_class((host, port), handler)
 
 
 def listening_url(server: ThreadingHTTPServer) -> str:
+    """The URL the server listens on."""
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in str(host) else host
     return f"http://{shown}:{port}"

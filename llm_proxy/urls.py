@@ -37,6 +37,7 @@ def split_scheme(url: str) -> tuple[str, str, str]:
 
 
 def server_address(url: str) -> ServerAddress:
+    """Host, port, user, password, database and query of a server URL."""
     parts = urlsplit(url)
     return ServerAddress(
         host=parts.hostname or "localhost",

@@ -27,6 +27,8 @@ Report = Callable[[str], None]
 
 @dataclass
 class Run:
+    """One Alembic run: what the command loaded, and what the run did."""
+
     settings: Settings
     graph: Graph
     goose: Mapping[str, GooseMigration]  # by revision id
@@ -43,9 +45,11 @@ class Run:
 
     @property
     def tables(self) -> Tables:
+        """Where the bookkeeping tables are."""
         return Tables(self.settings.dialect, self.settings.schema)
 
     def name_of(self, revision: str) -> str:
+        """The file name users know a revision by."""
         return self.graph.nodes[revision].name if revision in self.graph.nodes else revision
 
 

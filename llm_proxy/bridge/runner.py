@@ -52,6 +52,7 @@ def goose_of(script: Any) -> GooseMigration | None:
 
 
 def run_goose(migration: GooseMigration, direction: str) -> None:
+    """Run one direction of a goose file inside the current Alembic migration step."""
     from alembic import op
 
     context = op.get_context()

@@ -84,6 +84,7 @@ def build_graph(goose: Sequence[GooseMigration], python: Sequence[Any]) -> Graph
 
 
 def goose_scripts(goose: Iterable[GooseMigration], graph: Graph) -> list[Script]:
+    """One Alembic Script per goose file, with the parents the graph gives it."""
     from alembic.script import Script
 
     return [

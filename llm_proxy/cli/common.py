@@ -19,6 +19,7 @@ from llm_proxy.errors import ConfigError, describe_unexpected
 
 
 def fail(message: str, exit_code: int = 1) -> NoReturn:
+    """Print one `Error:` line to stderr and exit."""
     click.echo(f"Error: {message}", err=True)
     sys.exit(exit_code)
 

@@ -37,6 +37,7 @@ def executor(connection: Any) -> Callable[[str], list[tuple[Any, ...]]]:
 
 
 def close_quietly(connection: Any) -> None:
+    """Close a connection that may already be dead."""
     with contextlib.suppress(Exception):  # a session the server cut is closed already
         connection.close()
 
@@ -52,6 +53,7 @@ def connection(settings: Settings, *, create: bool = False) -> Iterator[Any]:
 
 
 def set_autocommit(connection: Any, value: bool) -> None:
+    """Switch a psycopg or PyMySQL connection in or out of autocommit."""
     # psycopg has a property, PyMySQL a method.
     if callable(getattr(connection, "autocommit", None)):
         connection.autocommit(value)

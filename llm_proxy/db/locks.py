@@ -36,6 +36,7 @@ SessionQuery = Callable[[str], Any]
 
 
 def timeout_error(settings: Settings) -> LockTimeout:
+    """The error for a lock not granted within --lock-timeout."""
     return LockTimeout(
         f"timed out after {settings.lock_timeout:g}s waiting for the migration lock on "
         f"{settings.where}; another migration may be stuck "

@@ -34,6 +34,8 @@ class Target(Protocol):
 
 
 class Dialect:
+    """The facts of one kind of database; subclasses override what differs."""
+
     name: ClassVar[str]  # SQLAlchemy's name: "sqlite", "postgresql", "mysql"
     label: ClassVar[str]  # for people: "SQLite", "PostgreSQL", "MySQL"
     migrations_subdirectory: ClassVar[str]  # of the packaged sql/ ("" = sql/ itself)
@@ -69,6 +71,7 @@ class Dialect:
         return table
 
     def create_goose_table_sql(self, table: str) -> str:
+        """goose_db_version's CREATE TABLE, exactly as goose writes it."""
         return f"CREATE TABLE {table} (\n{self.goose_table_columns}\n)"
 
     def existing_tables_sql(self, tables: Sequence[str], schema: str | None) -> str:
@@ -76,9 +79,11 @@ class Dialect:
         raise NotImplementedError
 
     def schema_exists_sql(self, schema: str) -> str:
+        """A query with a row when `schema` exists (dialects with schemas only)."""
         raise NotImplementedError
 
     def create_schema_sql(self, schema: str) -> str:
+        """CREATE SCHEMA for `schema` (dialects with schemas only)."""
         raise NotImplementedError
 
     def user_tables_sql(self) -> str:
@@ -119,6 +124,7 @@ class Dialect:
         return f"{address.host}:{address.port or self.default_port}/{address.database or ''}"
 
     def database_name(self, target: Target) -> str | None:
+        """The server-side database the URL names (None for a file database)."""
         return urls.server_address(target.url).database
 
     def database_missing(self, target: Target) -> bool:
@@ -140,6 +146,7 @@ class Dialect:
             ) from None
 
     def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+        """A DBAPI connection; DatabaseUnavailable (one line, no password) when it fails."""
         raise NotImplementedError
 
     def unavailable(self, target: Target, error: BaseException) -> DatabaseUnavailable:
@@ -169,9 +176,11 @@ class Dialect:
         return None
 
     def create_database_sql(self, name: str) -> list[str]:
+        """Statements that create an empty database (for validate's scratch database)."""
         return [f"CREATE DATABASE {self.quote(name)}"]
 
     def drop_database_sql(self, name: str) -> list[str]:
+        """Statements that drop a database made by create_database_sql."""
         return [f"DROP DATABASE IF EXISTS {self.quote(name)}"]
 
     def alembic_options(self, schema: str | None) -> dict[str, Any]:

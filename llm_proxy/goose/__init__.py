@@ -6,8 +6,7 @@ not pay for loading the parser.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from llm_proxy.lazy import exports
 
 _EXPORTS = {
     "MigrationFile": "files",
@@ -28,10 +27,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
+__getattr__ = exports(__name__, _EXPORTS)

@@ -48,6 +48,8 @@ class MigrationFileError(LlmProxyError, ValueError):
 
 @dataclass(frozen=True, order=True)
 class MigrationFile:
+    """A goose migration file: its version (as a number and as written) and description."""
+
     version: int
     version_text: str
     description: str

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class VersionRow:
+    """One row of goose_db_version."""
+
     id: int
     version_id: int
     is_applied: bool
@@ -22,11 +24,14 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class GooseState:
+    """What goose_db_version says: which versions are applied, and the current one."""
+
     applied: dict[int, object]  # version -> tstamp of the row that applied it
     current_version: int  # newest applied row by id; 0 when only the initial row exists
 
     @classmethod
     def from_rows(cls, rows: Iterable[VersionRow]) -> GooseState:
+        """Read rows as goose does: the newest row of a version decides it."""
         latest: dict[int, VersionRow] = {}
         for row in sorted(rows, key=lambda r: r.id):
             latest[row.version_id] = row

@@ -61,5 +61,6 @@ class GooseMigration:
         return self._sections
 
     def section(self, direction: str) -> ParsedMigration:
+        """The parsed Up ("up") or Down ("down") section."""
         up, down = self.sections()
         return up if direction == "up" else down

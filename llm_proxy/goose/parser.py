@@ -97,6 +97,8 @@ class GooseParseError(LlmProxyError, ValueError):
 
 @dataclass(frozen=True)
 class ParsedMigration:
+    """One section of a goose file: its statements, and whether it runs in a transaction."""
+
     statements: list[str]
     use_tx: bool
 

@@ -31,6 +31,8 @@ TIMESTAMP = "timestamp"
 
 @dataclass(frozen=True)
 class Created:
+    """A migration file `create` wrote."""
+
     path: Path
     kind: str  # SQL or PYTHON
     after: tuple[str, ...] = ()  # a goose file's marker: the revisions it comes after
@@ -69,6 +71,7 @@ def _writable(directory: Path) -> Path:
 def create_sql(
     settings: Settings, name: str, *, numbering: str = SEQUENTIAL, now: datetime | None = None
 ) -> Created:
+    """A new goose file, numbered after the directory's files (or by timestamp)."""
     directory = _writable(settings.migrations_dir)
     existing = goose_files.discover(directory)
     try:
@@ -120,6 +123,8 @@ def create_python(settings: Settings, name: str) -> Path:
 
 @dataclass(frozen=True)
 class FixResult:
+    """What `fix` renamed, and which goose files had their `after` line updated."""
+
     renamed: list[tuple[Path, Path]]
     updated_markers: list[Path]
 

@@ -58,6 +58,8 @@ class DatabaseState:
 
 @dataclass
 class Project:
+    """The loaded project of one command (see the module's docstring)."""
+
     settings: Settings
     goose: dict[str, GooseMigration]  # by revision id, in version order
     graph: Graph
@@ -81,6 +83,7 @@ class Project:
 
     @property
     def tables(self) -> Tables:
+        """Where the bookkeeping tables are (dialect and --schema)."""
         return Tables(self.settings.dialect, self.settings.schema)
 
     @cached_property
@@ -97,11 +100,13 @@ class Project:
         return paths
 
     def name_of(self, revision: str) -> str:
+        """The file name users know a revision by."""
         return name_of(self.graph, revision)
 
     # ------------------------------------------------------------ the database
 
     def session(self, connection: Any) -> Session:
+        """A store Session over a DBAPI connection."""
         return Session(drivers.executor(connection), self.tables)
 
     def read_state(self, connection: Any = None, *, with_journal: bool = True) -> DatabaseState:
@@ -121,6 +126,7 @@ class Project:
         return self.state_of(recorded)
 
     def state_of(self, recorded: Snapshot) -> DatabaseState:
+        """The reconciled state of what a database records."""
         goose = recorded.goose
         view = reconcile(
             self.graph, goose.applied.keys(), goose.current_version, recorded.alembic_heads

@@ -44,6 +44,7 @@ class Status:
 
     @property
     def pending(self) -> list[StatusRow]:
+        """Rows `up` would apply (missing ones only with --allow-missing)."""
         return [row for row in self.rows if row.state in ("pending", "missing")]
 
 

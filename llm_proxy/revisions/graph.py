@@ -21,6 +21,8 @@ AFTER_MARKER = "-- llm-proxy: after"
 
 @dataclass(frozen=True)
 class Node:
+    """One revision: its parents, its dependencies and, for a goose file, its version."""
+
     revision: str
     parents: tuple[str, ...]  # down_revision(s): what alembic_version tracks
     dependencies: tuple[str, ...] = ()  # depends_on: must be applied first, not tracked
@@ -30,11 +32,15 @@ class Node:
 
 @dataclass(frozen=True)
 class Graph:
+    """Every revision, by id, and an order in which they can be applied."""
+
     nodes: Mapping[str, Node]
     order: tuple[str, ...]  # a topological order, parents first (goose by version)
 
     @classmethod
     def build(cls, nodes: Iterable[Node]) -> Graph:
+        """The graph of `nodes`; StateConflict for a duplicate id, an unknown parent,
+        a cycle, or goose files out of version order."""
         by_id: dict[str, Node] = {}
         for node in nodes:
             if node.revision in by_id:
@@ -73,6 +79,7 @@ class Graph:
             previous = node
 
     def ancestors(self, revisions: Iterable[str], include_self: bool = True) -> set[str]:
+        """Everything `revisions` need applied first (parents and dependencies, transitively)."""
         seen: set[str] = set()
         stack = list(revisions)
         while stack:
@@ -87,6 +94,7 @@ class Graph:
         return seen
 
     def descendants(self, revisions: Iterable[str]) -> set[str]:
+        """Everything that needs one of `revisions` applied first."""
         targets = set(revisions)
         found: set[str] = set()
         for revision in self.order:
@@ -102,6 +110,7 @@ class Graph:
 
     @property
     def heads(self) -> tuple[str, ...]:
+        """Revisions no other revision names as parent."""
         return self.heads_of(set(self.nodes))
 
     def newest_goose_below(self) -> dict[str, int]:
@@ -137,9 +146,11 @@ class Graph:
         return tips or (revision,)
 
     def goose_revisions(self) -> list[Node]:
+        """The goose files' nodes, in graph order."""
         return [n for n in (self.nodes[r] for r in self.order) if n.goose_version is not None]
 
     def by_goose_version(self) -> dict[int, str]:
+        """Revision id of each goose version."""
         return {n.goose_version: n.revision for n in self.goose_revisions()}  # type: ignore[misc]
 
 

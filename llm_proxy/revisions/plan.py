@@ -96,6 +96,7 @@ def plan_down_to(graph: Graph, view: DatabaseView, target: str | None) -> list[s
 
 
 def single_head(graph: Graph) -> str:
+    """The one head; MigrateError when the graph has several."""
     heads = graph.heads
     if len(heads) != 1:
         raise MigrateError(f"several heads ({', '.join(heads)}): name the start with --from")

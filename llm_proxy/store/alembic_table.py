@@ -8,16 +8,13 @@ from .tables import ALEMBIC_TABLE, Session, Tables
 
 
 def select_heads_sql(tables: Tables) -> str:
+    """The heads alembic_version holds."""
     return f"SELECT version_num FROM {tables.qualified(ALEMBIC_TABLE)}"
 
 
 def read_rows(session: Session) -> tuple[str, ...]:
     """The heads alembic_version holds, sorted; the caller knows the table exists."""
     return tuple(sorted(str(r[0]) for r in session.execute(select_heads_sql(session.tables))))
-
-
-def read_heads(session: Session) -> tuple[str, ...]:
-    return read_rows(session) if session.exists(ALEMBIC_TABLE) else ()
 
 
 def replace_heads_sql(tables: Tables, heads: Iterable[str]) -> list[str]:

@@ -15,10 +15,12 @@ from .tables import GOOSE_TABLE, Session, Tables
 
 
 def create_sql(tables: Tables) -> str:
+    """goose's CREATE TABLE for goose_db_version."""
     return tables.dialect.create_goose_table_sql(tables.qualified(GOOSE_TABLE))
 
 
 def insert_sql(tables: Tables, version: int) -> str:
+    """The row goose writes when it applies `version`."""
     # Versions are integers from file names, so inlining them is safe and keeps
     # the statement usable in offline (--sql) scripts.
     return (
@@ -28,10 +30,12 @@ def insert_sql(tables: Tables, version: int) -> str:
 
 
 def delete_sql(tables: Tables, version: int) -> str:
+    """What goose does when it rolls back `version`: every row of it goes."""
     return f"DELETE FROM {tables.qualified(GOOSE_TABLE)} WHERE version_id = {int(version)}"
 
 
 def select_rows_sql(tables: Tables) -> str:
+    """Every row, oldest first."""
     return (
         f"SELECT id, version_id, is_applied, tstamp FROM {tables.qualified(GOOSE_TABLE)} "
         "ORDER BY id"
@@ -39,6 +43,7 @@ def select_rows_sql(tables: Tables) -> str:
 
 
 def is_applied_sql(tables: Tables, version: int) -> str:
+    """Whether the newest row of `version` is applied."""
     return (
         f"SELECT is_applied FROM {tables.qualified(GOOSE_TABLE)} "
         f"WHERE version_id = {int(version)} ORDER BY id DESC LIMIT 1"
@@ -59,6 +64,7 @@ def read_rows(session: Session) -> GooseState:
 
 
 def read_state(session: Session) -> GooseState:
+    """The table's state (empty when the table does not exist)."""
     return read_rows(session) if session.exists(GOOSE_TABLE) else EMPTY
 
 

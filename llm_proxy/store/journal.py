@@ -22,6 +22,8 @@ _CHECKSUM_BLOCK = 1 << 20
 
 @dataclass(frozen=True)
 class Entry:
+    """A recorded checksum and when the revision was applied."""
+
     checksum: str
     applied_at: object
 
@@ -42,6 +44,7 @@ def file_checksum(path: Path | str) -> str:
 
 
 def create_sql(tables: Tables) -> str:
+    """CREATE TABLE for llm_proxy_migrations."""
     return (
         f"CREATE TABLE {tables.qualified(JOURNAL_TABLE)} (revision VARCHAR(64) NOT NULL "
         "PRIMARY KEY, checksum CHAR(64) NOT NULL, "
@@ -50,6 +53,7 @@ def create_sql(tables: Tables) -> str:
 
 
 def record_sql(tables: Tables, revision: str, checksum: str) -> str:
+    """Record an applied revision's checksum."""
     return (
         f"INSERT INTO {tables.qualified(JOURNAL_TABLE)} (revision, checksum) "
         f"VALUES ({tables.literal(revision)}, {tables.literal(checksum)})"
@@ -57,12 +61,14 @@ def record_sql(tables: Tables, revision: str, checksum: str) -> str:
 
 
 def forget_sql(tables: Tables, revision: str) -> str:
+    """Forget a rolled-back revision."""
     return (
         f"DELETE FROM {tables.qualified(JOURNAL_TABLE)} WHERE revision = {tables.literal(revision)}"
     )
 
 
 def update_sql(tables: Tables, revision: str, checksum: str) -> str:
+    """Re-record a revision's checksum (repair)."""
     return (
         f"UPDATE {tables.qualified(JOURNAL_TABLE)} SET checksum = {tables.literal(checksum)} "
         f"WHERE revision = {tables.literal(revision)}"
@@ -78,10 +84,12 @@ def read_rows(session: Session) -> dict[str, Entry]:
 
 
 def read(session: Session) -> dict[str, Entry]:
+    """Every entry (none when the table does not exist)."""
     return read_rows(session) if session.exists(JOURNAL_TABLE) else {}
 
 
 def ensure(session: Session) -> None:
+    """Create the table when missing."""
     if not session.exists(JOURNAL_TABLE):
         session.execute(create_sql(session.tables))
 

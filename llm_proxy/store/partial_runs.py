@@ -16,12 +16,15 @@ from .tables import PARTIAL_RUNS_TABLE, Session, Tables
 
 @dataclass(frozen=True)
 class PartialRun:
+    """How far a NO TRANSACTION run got."""
+
     direction: str  # "up" or "down"
     done: int
     total: int
 
 
 def create_sql(tables: Tables) -> str:
+    """CREATE TABLE for llm_proxy_partial_runs."""
     return (
         f"CREATE TABLE {tables.qualified(PARTIAL_RUNS_TABLE)} (revision VARCHAR(64) NOT NULL "
         "PRIMARY KEY, direction VARCHAR(4) NOT NULL, statements_done INTEGER NOT NULL, "
@@ -30,6 +33,7 @@ def create_sql(tables: Tables) -> str:
 
 
 def start_sql(tables: Tables, revision: str, direction: str, total: int) -> list[str]:
+    """A fresh marker for a run about to start."""
     table = tables.qualified(PARTIAL_RUNS_TABLE)
     return [
         clear_sql(tables, revision),
@@ -39,6 +43,7 @@ def start_sql(tables: Tables, revision: str, direction: str, total: int) -> list
 
 
 def progress_sql(tables: Tables, revision: str, done: int) -> str:
+    """Advance the marker after a statement committed."""
     return (
         f"UPDATE {tables.qualified(PARTIAL_RUNS_TABLE)} SET statements_done = {int(done)} "
         f"WHERE revision = {tables.literal(revision)}"
@@ -46,6 +51,7 @@ def progress_sql(tables: Tables, revision: str, done: int) -> str:
 
 
 def clear_sql(tables: Tables, revision: str) -> str:
+    """Remove the marker (with goose's row, or before a fresh start)."""
     return (
         f"DELETE FROM {tables.qualified(PARTIAL_RUNS_TABLE)} "
         f"WHERE revision = {tables.literal(revision)}"
@@ -62,10 +68,12 @@ def read_rows(session: Session) -> dict[str, PartialRun]:
 
 
 def read(session: Session) -> dict[str, PartialRun]:
+    """Every marker (none when the table does not exist)."""
     return read_rows(session) if session.exists(PARTIAL_RUNS_TABLE) else {}
 
 
 def ensure(session: Session) -> None:
+    """Create the table when missing."""
     if not session.exists(PARTIAL_RUNS_TABLE):
         session.execute(create_sql(session.tables))
 

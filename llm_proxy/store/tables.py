@@ -40,9 +40,11 @@ class Tables:
     schema: str | None = None
 
     def qualified(self, table: str) -> str:
+        """`table` as SQL names it here (schema-qualified on PostgreSQL)."""
         return self.dialect.qualify(table, self.schema)
 
     def literal(self, text: str) -> str:
+        """A string literal in this dialect."""
         return self.dialect.literal(text)
 
 
@@ -63,6 +65,7 @@ class Session:
         return {str(row[0]) for row in rows}
 
     def exists(self, name: str) -> bool:
+        """Whether the table `name` exists."""
         return name in self.existing(name)
 
     def ensure_schema(self) -> bool:

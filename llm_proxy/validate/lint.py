@@ -49,6 +49,8 @@ _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
 
 @dataclass(frozen=True, order=True)
 class Finding:
+    """One problem: where, how bad, which rule, and what to do."""
+
     path: str
     line: int | None
     severity: str  # "error" or "warning"
@@ -56,6 +58,7 @@ class Finding:
     message: str
 
     def render(self) -> str:
+        """`path:line: severity: message [rule]`."""
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.severity}: {self.message} [{self.rule}]"
 
@@ -80,6 +83,8 @@ StatementLines = tuple[list[int | None], list[int | None]]
 
 @dataclass(frozen=True)
 class Report:
+    """Every finding of a directory, and what the round trip needs to point at lines."""
+
     findings: tuple[Finding, ...]
     files: int
     statement_lines: Mapping[str, StatementLines] = field(default_factory=dict)  # by file name
@@ -99,6 +104,7 @@ class Report:
         return not any(f.rule in BLOCKING_RULES for f in self.findings)
 
     def failed(self, strict: bool = False) -> bool:
+        """True when errors were found (or warnings, with `strict`)."""
         return self.errors > 0 or (strict and self.warnings > 0)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One token of SQL text."""
+
     kind: str  # "word", "ident" (quoted identifier), "string", "punct"
     text: str  # a word as written, an identifier unquoted, a string's body, one punct char
     pos: int
@@ -31,6 +33,7 @@ WORD_PATTERN = re.compile(r"[^\W\d]\w*|\d\w*", re.UNICODE)
 
 
 def tokenize(sql: str) -> list[Token]:
+    """The tokens of `sql`; comments and whitespace dropped."""
     tokens: list[Token] = []
     i, size = 0, len(sql)
     while i < size:
@@ -138,6 +141,7 @@ def split_statements(tokens: list[Token]) -> list[list[Token]]:
 
 
 def leading_words(tokens: Sequence[Token], start: int, count: int) -> list[str]:
+    """Up to `count` tokens from `start`, uppercased words ('' for anything else)."""
     return [t.upper for t in tokens[start : start + count]]
 
 
