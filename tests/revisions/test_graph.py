@@ -167,6 +167,11 @@ def test_order_is_topological_goose_first_then_by_id(
         pytest.param("a<a", "revision graph has a cycle through a", id="self-parent"),
         pytest.param("a<b b<a", "revision graph has a cycle through a, b", id="two-cycle"),
         pytest.param(
+            "b<a a<b",
+            "revision graph has a cycle through a, b",
+            id="two-cycle-named-sorted",
+        ),
+        pytest.param(
             "a<|b b<a",
             "revision graph has a cycle through a, b",
             id="cycle-through-depends-on",

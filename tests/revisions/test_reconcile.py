@@ -87,6 +87,17 @@ ROWS = [
         Row(LINEAR, (), ("00003",), applied="", heads="", pending="00001 00002 00003"),
         id="goose-rolled-back-everything",
     ),
+    pytest.param(
+        Row(
+            "00001 00002 00003 p<00003",
+            (1, 2),
+            ("00003",),
+            applied="00001 00002",
+            heads="00002",
+            pending="00003 p",
+        ),
+        id="goose-rolled-back-below-unapplied-python",
+    ),
     # ---- gaps (allow-missing histories)
     pytest.param(
         Row(
@@ -123,6 +134,18 @@ ROWS = [
             missing="00001 00003",
         ),
         id="gap-first-file-never-applied",
+    ),
+    pytest.param(
+        Row(
+            LINEAR,
+            (1, 3),
+            ("00003",),
+            applied="00001 00003",
+            heads="00001",
+            pending="00002",
+            missing="00002",
+        ),
+        id="gap-alembic-at-3-goose-lacks-2",
     ),
     pytest.param(
         Row(
