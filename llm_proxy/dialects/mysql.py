@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,6 +78,8 @@ class MySQLDialect(Dialect):
         name = f"{LOCK_NAME_PREFIX}:{database}"
         if len(name) <= _LOCK_NAME_LIMIT:
             return name
+        import hashlib
+
         digest = hashlib.sha256(database.encode("utf-8")).hexdigest()[:32]
         return f"{LOCK_NAME_PREFIX}:{digest}"
 

@@ -67,7 +67,7 @@ def apply_up(
     state: DatabaseState | None = None,
 ) -> UpResult:
     """`up` for a loaded project; `state`: the database as just read, if it was."""
-    state = state or project.read_state()
+    state = state or project.read_state(with_journal=False)
     if to is None and state.nothing_to_do:  # the common server start: no Alembic import
         return UpResult([], state.version)
     _, pending = plan.plan_up(project.graph, state.view, to, allow_missing)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llm_proxy.config import Settings
-from llm_proxy.db import drivers, locks
+from llm_proxy.db import drivers
 from llm_proxy.errors import MigrateError
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose.migration import GooseMigration
@@ -26,7 +26,7 @@ from llm_proxy.revisions import sources
 from llm_proxy.revisions.graph import Graph
 from llm_proxy.revisions.plan import name_of
 from llm_proxy.revisions.reconcile import DatabaseView, reconcile
-from llm_proxy.store import journal, snapshot
+from llm_proxy.store import snapshot
 from llm_proxy.store.snapshot import Snapshot
 from llm_proxy.store.tables import Session, Tables
 
@@ -137,11 +137,15 @@ class Project:
     def locked(self, report: Report | None = None) -> Iterator[Any]:
         """The migration lock, and the DBAPI connection that holds it (the one
         every write of the command must run on)."""
+        from llm_proxy.db import locks
+
         with locks.for_database(self.settings).hold(on_wait=report) as connection:
             yield connection
 
     def modified(self, state: DatabaseState) -> list[str]:
         """Applied revisions whose file changed since it was applied (checksum differs)."""
+        from llm_proxy.store import journal
+
         applied = [r for r in self.graph.order if r in state.view.applied]
         return journal.modified(state.recorded.journal, applied, self.paths)
 

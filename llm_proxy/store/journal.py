@@ -9,7 +9,6 @@ an "Applied At" for Python revisions (Alembic keeps no time).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ class Entry:
 def file_checksum(path: Path | str) -> str:
     """SHA-256 of the file's bytes. `status` hashes every applied file, so small
     files (nearly all) are read with one system call, large ones in blocks."""
+    import hashlib  # loads OpenSSL: only when a checksum is needed
+
     descriptor = os.open(path, os.O_RDONLY)
     try:
         digest = hashlib.sha256()

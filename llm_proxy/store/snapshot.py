@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from llm_proxy.goose.history import EMPTY, GooseState
 
-from . import alembic_table, goose_table, journal, partial_runs
+from . import alembic_table, goose_table
 from .tables import ALEMBIC_TABLE, GOOSE_TABLE, JOURNAL_TABLE, PARTIAL_RUNS_TABLE, Session
+
+if TYPE_CHECKING:
+    from .journal import Entry
+    from .partial_runs import PartialRun
 
 
 @dataclass(frozen=True)
@@ -17,8 +22,8 @@ class Snapshot:
 
     goose: GooseState = EMPTY
     alembic_heads: tuple[str, ...] = ()
-    journal: dict[str, journal.Entry] = field(default_factory=dict)
-    partial_runs: dict[str, partial_runs.PartialRun] = field(default_factory=dict)
+    journal: dict[str, Entry] = field(default_factory=dict)
+    partial_runs: dict[str, PartialRun] = field(default_factory=dict)
 
 
 def read(session: Session, *, with_journal: bool = True) -> Snapshot:
@@ -28,9 +33,16 @@ def read(session: Session, *, with_journal: bool = True) -> Snapshot:
     if with_journal:
         names += (JOURNAL_TABLE, PARTIAL_RUNS_TABLE)
     present = session.existing(*names)
-    return Snapshot(
+    recorded = Snapshot(
         goose=goose_table.read_rows(session) if GOOSE_TABLE in present else EMPTY,
         alembic_heads=alembic_table.read_rows(session) if ALEMBIC_TABLE in present else (),
-        journal=journal.read_rows(session) if JOURNAL_TABLE in present else {},
-        partial_runs=partial_runs.read_rows(session) if PARTIAL_RUNS_TABLE in present else {},
     )
+    if JOURNAL_TABLE in present:
+        from . import journal
+
+        recorded.journal.update(journal.read_rows(session))
+    if PARTIAL_RUNS_TABLE in present:
+        from . import partial_runs
+
+        recorded.partial_runs.update(partial_runs.read_rows(session))
+    return recorded
