@@ -19,7 +19,7 @@ MYSQL_DIR = REPO / "sql" / "mysql"
 SHIPPED = sorted(p.name for p in MYSQL_DIR.glob("*.sql"))
 APP_TABLES = {"projects", "tokens", "audit_events"}
 
-# goose v3's MySQL version table, as DESIGN.md gives it.
+# goose v3's MySQL version table, as goose's mysql dialect creates it.
 GOOSE_MYSQL_DDL = """CREATE TABLE {table} (
     id bigint(20) unsigned NOT NULL AUTO_INCREMENT,
     version_id bigint NOT NULL,
