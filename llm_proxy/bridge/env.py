@@ -183,17 +183,17 @@ def reconcile(connection: Any, migration_context: Any, current: Run) -> None:
     session = Session(_executor(connection), current.tables)
     goose_table.ensure(session)
     journal.ensure(session)
-    recorded = snapshot.read(session, with_journal=False)
+    partial_runs.ensure(session)
+    recorded = snapshot.read(session)  # every table, once
     view = reconcile_view(
         current.graph,
         recorded.goose.applied.keys(),
         recorded.goose.current_version,
         recorded.alembic_heads,
     )
-    journal.prune(session, view.applied)
-    partial_runs.ensure(session)
-    partial_runs.prune(session, view.applied)
-    journal.adopt(session, sorted(view.applied), current.paths)
+    journal.prune(session, recorded.journal, view.applied)
+    partial_runs.prune(session, recorded.partial_runs, view.applied)
+    journal.adopt(session, recorded.journal, sorted(view.applied), current.paths)
     current.goose_applied = frozenset(recorded.goose.applied)
     if tuple(sorted(view.alembic_heads)) == recorded.alembic_heads:
         return

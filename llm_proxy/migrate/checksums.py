@@ -30,7 +30,9 @@ def repair(settings: Settings, *, report: Callable[[str], None] = _quiet) -> lis
             checksum = journal.file_checksum(project.paths[revision])
             session.execute(journal.update_sql(project.tables, revision, checksum))
             report(f"re-recorded checksum of {project.name_of(revision)}")
-        recorded = journal.adopt(session, sorted(state.view.applied), project.paths)
+        recorded = journal.adopt(
+            session, state.recorded.journal, sorted(state.view.applied), project.paths
+        )
         for revision in recorded:
             report(f"recorded checksum of {project.name_of(revision)}")
         connection.commit()

@@ -84,11 +84,6 @@ def read_rows(session: Session) -> dict[str, Entry]:
     return {str(r[0]): Entry(checksum=str(r[1]), applied_at=r[2]) for r in rows}
 
 
-def read(session: Session) -> dict[str, Entry]:
-    """Every entry (none when the table does not exist)."""
-    return read_rows(session) if session.exists(JOURNAL_TABLE) else {}
-
-
 def ensure(session: Session) -> None:
     """Create the table when missing."""
     if not session.exists(JOURNAL_TABLE):
@@ -108,19 +103,25 @@ def modified(
     return changed
 
 
-def prune(session: Session, applied: Iterable[str]) -> list[str]:
-    """Forget revisions that are no longer applied (rolled back by goose, say)."""
+def prune(session: Session, entries: Mapping[str, Entry], applied: Iterable[str]) -> list[str]:
+    """Forget revisions that are no longer applied (rolled back by goose, say);
+    `entries`: the table as just read."""
     keep = set(applied)
-    stale = sorted(r for r in read(session) if r not in keep)
+    stale = sorted(r for r in entries if r not in keep)
     for revision in stale:
         session.execute(forget_sql(session.tables, revision))
     return stale
 
 
-def adopt(session: Session, applied: Iterable[str], paths: Mapping[str, Path]) -> list[str]:
-    """Record checksums for applied revisions that have none yet (databases
-    migrated by goose, or before this table existed). Returns those recorded."""
-    entries = read(session)
+def adopt(
+    session: Session,
+    entries: Mapping[str, Entry],
+    applied: Iterable[str],
+    paths: Mapping[str, Path],
+) -> list[str]:
+    """Record checksums for applied revisions that have none in `entries` (the
+    table as just read: databases migrated by goose, or before this table
+    existed). Returns those recorded."""
     recorded = []
     for revision in applied:
         if revision not in entries and revision in paths:

@@ -8,7 +8,7 @@ deleted in the transaction that writes goose's row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .tables import PARTIAL_RUNS_TABLE, Session, Tables
@@ -67,20 +67,16 @@ def read_rows(session: Session) -> dict[str, PartialRun]:
     return {str(r[0]): PartialRun(str(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
-def read(session: Session) -> dict[str, PartialRun]:
-    """Every marker (none when the table does not exist)."""
-    return read_rows(session) if session.exists(PARTIAL_RUNS_TABLE) else {}
-
-
 def ensure(session: Session) -> None:
     """Create the table when missing."""
     if not session.exists(PARTIAL_RUNS_TABLE):
         session.execute(create_sql(session.tables))
 
 
-def prune(session: Session, applied: Iterable[str]) -> None:
-    """Drop markers the version tables have overtaken (goose finished the job)."""
+def prune(session: Session, runs: Mapping[str, PartialRun], applied: Iterable[str]) -> None:
+    """Drop markers the version tables have overtaken (goose finished the job);
+    `runs`: the table as just read."""
     done = set(applied)
-    for revision, run in read(session).items():
+    for revision, run in runs.items():
         if (run.direction == "up") == (revision in done):
             session.execute(clear_sql(session.tables, revision))
