@@ -23,6 +23,7 @@ from llm_proxy.store.tables import Session, is_bookkeeping_table
 from . import alembic_api, scripts
 from .config import settings_from
 from .run import RUN_KEY, Run, run_of
+from .runner import driver_executor
 
 GIVEN_CONNECTION_KEY = "connection"  # Alembic's cookbook: a connection the caller opened
 
@@ -250,8 +251,4 @@ def _journal_step(ctx: Any, current: Run, script: Any, *, is_upgrade: bool) -> N
         )
     else:
         sql = journal.forget_sql(current.tables, script.revision)
-    cursor = ctx.connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(sql)
-    finally:
-        cursor.close()
+    driver_executor(ctx.connection)(sql)

@@ -48,10 +48,6 @@ class Run:
         """Where the bookkeeping tables are."""
         return Tables(self.settings.dialect, self.settings.schema)
 
-    def name_of(self, revision: str) -> str:
-        """The file name users know a revision by."""
-        return self.graph.nodes[revision].name if revision in self.graph.nodes else revision
-
 
 def run_of(config: Any) -> Run | None:
     """The Run an llm-proxy command attached to an Alembic Config, if any."""

@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from llm_proxy.db import drivers
 from llm_proxy.errors import MigrationError, StatementFailed, reason
 from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.store import goose_table, partial_runs
@@ -87,7 +88,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
     if applied == (direction == "up"):
         run.skipped.add(migration.revision)
         return
-    execute = _driver_executor(connection)
+    execute = driver_executor(connection)
     if section.use_tx:
         _execute_all(execute, migration, direction, section.statements, run)
         execute(record)
@@ -96,7 +97,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
     # far it got, so a run stopped part-way shows in `status`.
     revision = migration.revision
     with context.autocommit_block():
-        execute = _driver_executor(context.connection)
+        execute = driver_executor(context.connection)
         total = len(section.statements)
         for sql in partial_runs.start_sql(tables, revision, direction, total):
             execute(sql)
@@ -105,7 +106,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
             execute(partial_runs.progress_sql(tables, revision, done))
 
         _execute_all(execute, migration, direction, section.statements, run, progress)
-    execute = _driver_executor(context.connection)
+    execute = driver_executor(context.connection)
     execute(record)
     execute(partial_runs.clear_sql(tables, revision))
 
@@ -137,21 +138,12 @@ def _execute_all(
             ) from exc
 
 
-def _driver_executor(connection: Any) -> Callable[[str], None]:
+def driver_executor(connection: Any) -> Callable[[str], None]:
     """One statement at a time on the DBAPI connection under a SQLAlchemy
     Connection, in its transaction. No parameters are passed, so no driver
     treats % or : as placeholders, and thousands of statements skip
     SQLAlchemy's per-call overhead."""
-    driver_connection = connection.connection.driver_connection
-
-    def execute(sql: str) -> None:
-        cursor = driver_connection.cursor()
-        try:
-            cursor.execute(sql)
-        finally:
-            cursor.close()
-
-    return execute
+    return drivers.statement_runner(connection.connection.driver_connection)
 
 
 def _goose_applied(connection: Any, tables: Any, version: int) -> bool:

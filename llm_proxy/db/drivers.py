@@ -36,6 +36,20 @@ def executor(connection: Any) -> Callable[[str], list[tuple[Any, ...]]]:
     return lambda sql: rows(connection, sql)
 
 
+def statement_runner(connection: Any) -> Callable[[str], None]:
+    """`run(sql)` over a DBAPI connection: executes, fetches nothing (a migration's
+    SELECT is run for its effect, as goose runs it)."""
+
+    def run(sql: str) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    return run
+
+
 def close_quietly(connection: Any) -> None:
     """Close a connection that may already be dead."""
     with contextlib.suppress(Exception):  # a session the server cut is closed already

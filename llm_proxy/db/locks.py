@@ -55,7 +55,7 @@ class FileLock:
         return f"{self.settings.sqlite_path}.migrate-lock"
 
     @contextmanager
-    def hold_on(self, query: SessionQuery | None, on_wait: OnWait = None) -> Iterator[None]:
+    def _flocked(self, on_wait: OnWait) -> Iterator[None]:
         """The lock alone (a file lock needs no session)."""
         if self.settings.sqlite_path is None:  # in-memory: one process by definition
             yield
@@ -91,7 +91,7 @@ class FileLock:
     def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
         """The lock, then a connection (the file is created if missing: waiting
         for the lock creates nothing)."""
-        with self.hold_on(None, on_wait):
+        with self._flocked(on_wait):
             connection = drivers.connect(self.settings, create=True)
             try:
                 yield connection
@@ -109,9 +109,8 @@ class SessionLock:
         self.release_sql = release_sql
 
     @contextmanager
-    def hold_on(self, query: SessionQuery | None, on_wait: OnWait = None) -> Iterator[None]:
+    def _held_by(self, query: SessionQuery, on_wait: OnWait) -> Iterator[None]:
         """The lock on the session `query` runs on."""
-        assert query is not None
         deadline = time.monotonic() + self.settings.lock_timeout
         reported = False
         while query(self.try_sql) not in (True, 1):
@@ -139,7 +138,7 @@ class SessionLock:
                 found = drivers.rows(connection, sql)
                 return found[0][0] if found else None
 
-            with self.hold_on(query, on_wait):
+            with self._held_by(query, on_wait):
                 drivers.set_autocommit(connection, False)
                 try:
                     yield connection
