@@ -46,7 +46,7 @@ class Run:
     @property
     def tables(self) -> Tables:
         """Where the bookkeeping tables are."""
-        return Tables(self.settings.dialect, self.settings.schema)
+        return Tables.of(self.settings)
 
 
 def run_of(config: Any) -> Run | None:

@@ -51,21 +51,13 @@ class Loaded:
         return [*goose_scripts(self.goose, self.graph), *self.python]
 
 
-def parents_of(script: Any) -> tuple[str, ...]:
-    """A Script's down_revision as a tuple (Alembic allows None, a str or a tuple)."""
-    down = script.down_revision
-    if down is None:
-        return ()
-    return (down,) if isinstance(down, str) else tuple(down)
-
-
 def python_nodes(scripts: Iterable[Any]) -> list[Node]:
     """Graph nodes of Alembic's Python revisions."""
     return [
         Node(
             revision=script.revision,
-            parents=parents_of(script),
-            dependencies=tuple(_as_tuple(script.dependencies)),
+            parents=_as_tuple(script.down_revision),
+            dependencies=_as_tuple(script.dependencies),
             name=Path(script.path).name,
         )
         for script in scripts
@@ -73,6 +65,7 @@ def python_nodes(scripts: Iterable[Any]) -> list[Node]:
 
 
 def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Alembic allows None, one revision id or a sequence of them."""
     if not value:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)

@@ -84,7 +84,7 @@ class Project:
     @property
     def tables(self) -> Tables:
         """Where the bookkeeping tables are (dialect and --schema)."""
-        return Tables(self.settings.dialect, self.settings.schema)
+        return Tables.of(self.settings)
 
     @cached_property
     def paths(self) -> dict[str, Path]:

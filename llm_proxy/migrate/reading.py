@@ -112,7 +112,7 @@ def version(settings: Settings) -> int:
     if settings.dialect.database_missing(settings):
         return 0
     with drivers.connection(settings) as connection:
-        session = Session(drivers.executor(connection), Tables(settings.dialect, settings.schema))
+        session = Session(drivers.executor(connection), Tables.of(settings))
         return goose_table.read_state(session).current_version
 
 

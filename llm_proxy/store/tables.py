@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_proxy.dialects import Dialect
+
+if TYPE_CHECKING:
+    from llm_proxy.config import Settings
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 
@@ -38,6 +41,11 @@ class Tables:
 
     dialect: Dialect
     schema: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Tables:
+        """The tables of the database `settings` names."""
+        return cls(settings.dialect, settings.schema)
 
     def qualified(self, table: str) -> str:
         """`table` as SQL names it here (schema-qualified on PostgreSQL)."""
