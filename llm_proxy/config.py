@@ -21,7 +21,7 @@ DEFAULT_SQLITE_PATH = "data/llm-proxy.db"
 DEFAULT_LOCK_TIMEOUT = 300.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything a command needs to know about where to migrate what."""
 
@@ -35,6 +35,14 @@ class Settings:
     auto_migrate: bool = True
     alembic_ini: Path | None = None
     migrations_dir_source: str = "default"  # where migrations_dir came from, for errors
+
+    def __repr__(self) -> str:
+        # The dataclass repr would show the URL's password (a log line, a traceback).
+        fields = ", ".join(
+            f"{name}={urls.redact(value) if name == 'url' else value!r}"
+            for name, value in vars(self).items()
+        )
+        return f"Settings({fields})"
 
     @property
     def display_url(self) -> str:

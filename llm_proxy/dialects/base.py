@@ -106,7 +106,8 @@ class Dialect:
                 f"llm-proxy connects through {self.dbapi_module} "
                 f"({self.name}+{self.dbapi_module}://...)"
             )
-        return urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
+        url = urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
+        return urls.with_encoded_query(url)
 
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         """Dialect rules for a normalised URL and --schema: (url, schema)."""
@@ -150,11 +151,10 @@ class Dialect:
         raise NotImplementedError
 
     def unavailable(self, target: Target, error: BaseException) -> DatabaseUnavailable:
-        """The one-line error for a failed connection, without the password."""
-        password = urls.server_address(target.url).password
-        text = reason(error, whole=True)
-        if password:
-            text = text.replace(password, "***")
+        """The one-line error for a failed connection, without the password: the
+        URL is normalised before the driver sees it (nothing for it to quote), and a
+        URL the driver's text still holds is redacted by parsing."""
+        text = urls.redact_urls_in(reason(error, whole=True))
         where = self.describe(target)
         return DatabaseUnavailable(f"cannot connect to {self.label} at {where}: {text}")
 

@@ -60,7 +60,7 @@ class MySQLDialect(Dialect):
                 host=address.host,
                 port=address.port or self.default_port,
                 user=address.user or "root",
-                password=address.password or "",
+                password=self.password(address),
                 database=address.database,
                 autocommit=autocommit,
                 connect_timeout=10,
@@ -68,6 +68,14 @@ class MySQLDialect(Dialect):
             )
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None
+
+    @staticmethod
+    def password(address: urls.ServerAddress) -> str:
+        """The password as SQLAlchemy hands it to PyMySQL (the URL's query overrides
+        the userinfo; `passwd` counts only when nothing else gives one), so the
+        lock's plain connection logs in exactly as the engine does."""
+        query = address.query
+        return query.get("password") or address.password or query.get("passwd") or ""
 
     def lock_name(self, target: Target) -> str:
         """GET_LOCK names are server-wide, unlike PostgreSQL advisory locks (which are

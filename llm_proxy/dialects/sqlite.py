@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llm_proxy.errors import DatabaseUnavailable, reason
+from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
 
 from .base import Dialect, Target
 
@@ -59,6 +59,13 @@ class SQLiteDialect(Dialect):
     # ------------------------------------------------------------ URLs
 
     def normalize_url(self, url: str, driver: str, rest: str) -> str:
+        # A file has no host, user or password: `sqlite://:pw@/x.db` would otherwise
+        # become the relative path `pw@/x.db`. Not quoted: that part may be a password.
+        if rest and not rest.startswith("/"):
+            raise ConfigError(
+                "a SQLite URL has no host, user or password part: write "
+                "sqlite:///relative/path.db or sqlite:////absolute/path.db"
+            )
         return f"sqlite://{rest}" if not driver else url
 
     def sqlite_path(self, url: str) -> Path | None:
