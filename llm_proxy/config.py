@@ -91,8 +91,10 @@ def _parse_timeout(value: str | float) -> float:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"lock timeout must be a number of seconds, not {value!r}") from None
-    if math.isnan(seconds):  # every deadline comparison would be false: no timeout at all
-        raise ConfigError(f"lock timeout must be a number of seconds, not {value!r}")
+    if not math.isfinite(seconds):
+        # NaN makes every deadline comparison false; infinity (also '1e400') overflows
+        # the databases' own timeouts into "do not wait at all".
+        raise ConfigError(f"lock timeout must be a finite number of seconds, not {value!r}")
     if seconds < 0:
         raise ConfigError("lock timeout cannot be negative")
     return seconds

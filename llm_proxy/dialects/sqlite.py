@@ -10,6 +10,11 @@ from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
 
 from .base import Dialect, Target
 
+# sqlite3_busy_timeout takes milliseconds as a C int; Python's sqlite3 passes
+# timeout * 1000, which past this overflows into "do not wait at all". The
+# quotient is exact: times 1000 it gives 2**31 - 1 again.
+LONGEST_BUSY_TIMEOUT = (2**31 - 1) / 1000
+
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
@@ -89,8 +94,8 @@ class SQLiteDialect(Dialect):
 
     def busy_timeout(self, target: Target) -> float:
         # A writer waits this long for another process's write transaction; the
-        # lock timeout bounds it.
-        return max(target.lock_timeout, 1.0)
+        # lock timeout bounds it, clamped to what SQLite can express.
+        return min(max(target.lock_timeout, 1.0), LONGEST_BUSY_TIMEOUT)
 
     def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
         """A sqlite3 connection with transaction control left to the caller (no
