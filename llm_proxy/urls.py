@@ -109,6 +109,12 @@ def _redacted_pair(piece: str) -> str:
     return f"{raw_name}=***" if equals and is_secret_parameter(_name(piece)) else piece
 
 
+def query_parameters(url: str) -> list[tuple[str, str]]:
+    """(name, value) of every query parameter, decoded, in order."""
+    query = _Query.of(url)
+    return _query_pairs(query.text) if query else []
+
+
 def _query_pairs(query: str) -> list[tuple[str, str]]:
     """(name, value) pairs of a query, percent-decoded the way libpq does: '+' stays '+'
     (Python's parse_qs would make it a space and disagree with the driver)."""

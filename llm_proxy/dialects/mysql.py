@@ -55,6 +55,15 @@ class MySQLDialect(Dialect):
     def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
         pymysql = self.driver()
         address = urls.server_address(target.url)
+        charset = address.query.get("charset", "utf8mb4")
+        from pymysql.charset import charset_by_name
+
+        if charset_by_name(charset) is None:
+            # PyMySQL itself fails on it with an AttributeError.
+            raise ConfigError(
+                f"unknown MySQL charset {charset!r} in the database URL (?charset=); "
+                "llm-proxy's default is utf8mb4"
+            )
         try:
             return pymysql.connect(
                 host=address.host,
@@ -64,7 +73,7 @@ class MySQLDialect(Dialect):
                 database=address.database,
                 autocommit=autocommit,
                 connect_timeout=10,
-                charset=address.query.get("charset", "utf8mb4"),
+                charset=charset,
             )
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from llm_proxy import urls
 from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
 
 from .base import Dialect, Target
@@ -72,6 +73,15 @@ class SQLiteDialect(Dialect):
                 "sqlite:///relative/path.db or sqlite:////absolute/path.db"
             )
         return f"sqlite://{rest}" if not driver else url
+
+    def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
+        """SQLAlchemy converts these query parameters only when the engine connects,
+        after the database file and its lock file exist: check them first."""
+        for name, value in urls.query_parameters(url):
+            kind = _TYPED_PARAMETERS.get(name)
+            if kind is not None and not _parses_as(kind, value):
+                raise ConfigError(f"SQLite URL parameter {name}={value} is not {kind}")
+        return super().finish_url(url, schema)
 
     def sqlite_path(self, url: str) -> Path | None:
         """The file behind a sqlite:/// URL (None for in-memory databases)."""
@@ -147,3 +157,24 @@ class SQLiteDialect(Dialect):
 
 
 SQLITE = SQLiteDialect()
+
+# The sqlite3.connect arguments SQLAlchemy reads from a URL's query, and their types.
+_TYPED_PARAMETERS = {
+    "timeout": "a number",
+    "detect_types": "an integer",
+    "cached_statements": "an integer",
+    "uri": "true or false",
+    "check_same_thread": "true or false",
+}
+_BOOLEANS = {"true", "yes", "on", "y", "t", "1", "false", "no", "off", "n", "f", "0"}
+
+
+def _parses_as(kind: str, value: str) -> bool:
+    """Whether SQLAlchemy's conversion of `value` to `kind` succeeds."""
+    if kind == "true or false":
+        return value.strip().lower() in _BOOLEANS
+    try:
+        float(value) if kind == "a number" else int(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,109 @@
+"""Errors that used to surface as a bare exception or a line that did not say where.
+
+Each must be one `Error:` line naming what is wrong and where (the setting, the file,
+the table), exit non-zero and leave the database as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SETTINGS_ENV, cli, settings_for, sqlite_dump, write_migration
+
+from llm_proxy import migrate
+
+
+def one_line_error(result) -> str:
+    """The single `Error:` line of a failed in-process CLI run."""
+    assert result.exit_code != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def notes_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    write_migration(
+        directory, "00001_notes.sql", "CREATE TABLE notes (id INTEGER);", "DROP TABLE notes;"
+    )
+    return directory
+
+
+@pytest.fixture
+def migrated_db(tmp_path: Path, notes_dir: Path) -> Path:
+    db = tmp_path / "db" / "app.db"
+    migrate.up(settings_for(db=str(db), migrations_dir=str(notes_dir)))
+    return db
+
+
+# ---------------------------------------------------------------- URL parameters
+
+
+def test_unknown_mysql_charset(mysql_url: str, notes_dir: Path) -> None:
+    """PyMySQL failed with AttributeError: 'NoneType' object has no attribute 'encoding'."""
+    import pymysql
+
+    for command in ("status", "up"):
+        result = cli(
+            "migrate", command, "--database-url", f"{mysql_url}?charset=bogus",
+            "--migrations-dir", str(notes_dir),
+        )  # fmt: skip
+        line = one_line_error(result)
+        assert "charset" in line and "'bogus'" in line, line
+        assert "AttributeError" not in line
+    database = mysql_url.rsplit("/", 1)[1]
+    connection = pymysql.connect(host="127.0.0.1", port=3306, user="root", database=database)
+    try:
+        with connection.cursor() as cursor:
+            assert cursor.execute("SHOW TABLES") == 0
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("timeout=abc", "timeout=abc"),
+        ("timeout=", "timeout="),
+        ("detect_types=x", "detect_types=x"),
+        ("cached_statements=1.5", "cached_statements=1.5"),
+        ("check_same_thread=maybe", "check_same_thread=maybe"),
+    ],
+)
+def test_sqlite_url_parameter_of_the_wrong_type(
+    tmp_path: Path, notes_dir: Path, query: str, named: str
+) -> None:
+    """SQLAlchemy converted them only when the engine connected: ValueError: could not
+    convert string to float, after the database file and its lock file were made."""
+    db = tmp_path / "x.db"
+    result = cli(
+        "migrate", "up", "--database-url", f"sqlite:///{db}?{query}",
+        "--migrations-dir", str(notes_dir),
+    )  # fmt: skip
+    line = one_line_error(result)
+    assert named in line, line
+    assert "ValueError" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["migrations"]
+
+
+def test_sqlite_url_parameters_of_the_right_type_still_work(
+    tmp_path: Path, notes_dir: Path
+) -> None:
+    db = tmp_path / "x.db"
+    result = cli(
+        "migrate", "up", "--database-url", f"sqlite:///{db}?timeout=2.5&check_same_thread=false",
+        "--migrations-dir", str(notes_dir),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
