@@ -107,3 +107,49 @@ def test_sqlite_url_parameters_of_the_right_type_still_work(
         "--migrations-dir", str(notes_dir),
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
+
+
+# ---------------------------------------------------------------- alembic_version's shape
+
+
+def _replace_alembic_version_sqlite(db: Path) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(db, isolation_level=None)
+    try:
+        connection.execute("DROP TABLE alembic_version")
+        connection.execute("CREATE TABLE alembic_version (revision TEXT, applied TEXT)")
+        connection.execute("INSERT INTO alembic_version VALUES ('00001', 'yes')")
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("command", ["status", "up", "down", "repair", "redo"])
+def test_alembic_version_of_another_shape_sqlite(
+    migrated_db: Path, notes_dir: Path, command: str
+) -> None:
+    """Used to be `OperationalError: no such column: version_num`."""
+    write_migration(
+        notes_dir, "00002_more.sql", "CREATE TABLE more (id INTEGER);", "DROP TABLE more;"
+    )
+    _replace_alembic_version_sqlite(migrated_db)
+    before = sqlite_dump(migrated_db)
+    result = cli("migrate", command, "--db", str(migrated_db), "--migrations-dir", str(notes_dir))
+    line = one_line_error(result)
+    assert "alembic_version" in line and "version_num" in line, line
+    assert not line.startswith("Error: OperationalError")
+    assert sqlite_dump(migrated_db) == before
+
+
+def test_alembic_version_of_another_shape_postgres(postgres_url: str, notes_dir: Path) -> None:
+    import psycopg
+
+    migrate.up(settings_for(database_url=postgres_url, migrations_dir=str(notes_dir)))
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE alembic_version RENAME COLUMN version_num TO revision")
+    for command in ("status", "up"):
+        result = cli(
+            "migrate", command, "--database-url", postgres_url, "--migrations-dir", str(notes_dir)
+        )
+        line = one_line_error(result)
+        assert "alembic_version" in line and "version_num" in line, line
