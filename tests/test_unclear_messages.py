@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SETTINGS_ENV, cli, settings_for, sqlite_dump, write_migration
+from conftest import SETTINGS_ENV, cli, settings_for, sqlite_dump, sqlite_rows, write_migration
 
 from llm_proxy import migrate
 
@@ -153,3 +153,78 @@ def test_alembic_version_of_another_shape_postgres(postgres_url: str, notes_dir:
         )
         line = one_line_error(result)
         assert "alembic_version" in line and "version_num" in line, line
+
+
+# ---------------------------------------------------------------- disk full
+
+
+@pytest.fixture
+def disk_of_pages(monkeypatch: pytest.MonkeyPatch):
+    """Every SQLite connection llm-proxy opens may grow its file by `n` more pages only
+    (PRAGMA max_page_count): SQLite then fails exactly as on a full disk (SQLITE_FULL)."""
+    from llm_proxy.dialects.sqlite import SQLiteDialect
+
+    real_connect = SQLiteDialect.connect
+    room: dict[str, int] = {}
+
+    def connect(self, target, **kwargs):  # type: ignore[no-untyped-def]
+        connection = real_connect(self, target, **kwargs)
+        if "pages" in room:  # set by the test, after its fixtures migrated freely
+            pages = connection.execute("PRAGMA page_count").fetchone()[0]
+            connection.execute(f"PRAGMA max_page_count = {max(pages + room['pages'], 1)}")
+        return connection
+
+    monkeypatch.setattr(SQLiteDialect, "connect", connect)
+
+    def limit(pages: int) -> None:
+        room["pages"] = pages
+
+    return limit
+
+
+def test_disk_full_while_a_migration_runs(
+    disk_of_pages, migrated_db: Path, notes_dir: Path
+) -> None:
+    write_migration(
+        notes_dir,
+        "00002_blob.sql",
+        "CREATE TABLE blobs (data BLOB);\nINSERT INTO blobs VALUES (zeroblob(2000000));",
+        "DROP TABLE blobs;",
+    )
+    before = sqlite_dump(migrated_db)
+    disk_of_pages(4)
+    result = cli("migrate", "up", "--db", str(migrated_db), "--migrations-dir", str(notes_dir))
+    line = one_line_error(result)
+    assert str(migrated_db) in line and "full" in line, line
+    assert "00002_blob.sql" in line  # where it happened
+    assert sqlite_dump(migrated_db) == before
+
+
+def test_disk_full_while_creating_the_version_tables(
+    disk_of_pages, tmp_path: Path, notes_dir: Path
+) -> None:
+    db = tmp_path / "fresh.db"
+    disk_of_pages(1)
+    result = cli("migrate", "up", "--db", str(db), "--migrations-dir", str(notes_dir))
+    line = one_line_error(result)
+    assert str(db) in line and "full" in line, line
+    assert sqlite_rows(db, "SELECT name FROM sqlite_master") == []  # nothing was kept
+
+
+def test_disk_full_while_repair_records_checksums(
+    disk_of_pages, migrated_db: Path, notes_dir: Path
+) -> None:
+    """repair writes outside Alembic: recreating our checksum table needs a page."""
+    import sqlite3
+
+    connection = sqlite3.connect(migrated_db)
+    connection.execute("DROP TABLE llm_proxy_migrations")
+    connection.commit()
+    connection.execute("VACUUM")  # no free page left to reuse
+    connection.close()
+    before = sqlite_dump(migrated_db)
+    disk_of_pages(0)
+    result = cli("migrate", "repair", "--db", str(migrated_db), "--migrations-dir", str(notes_dir))
+    line = one_line_error(result)
+    assert str(migrated_db) in line and "full" in line, line
+    assert sqlite_dump(migrated_db) == before

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from llm_proxy import urls
-from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
+from llm_proxy.errors import ConfigError, DatabaseUnavailable, StatementFailed, reason
 
 
 class Target(Protocol):
@@ -168,6 +168,30 @@ class Dialect:
     def is_busy_error(self, error: BaseException) -> bool:
         """True for the database's own "locked by another writer" error."""
         return False
+
+    def is_full_error(self, error: BaseException) -> bool:
+        """True for the driver's "no room left to write" error (SQLite only so far)."""
+        return False
+
+    def full_error(self, target: Target, error: BaseException) -> DatabaseUnavailable | None:
+        """One line naming the database when `error` (or one it was raised from) says
+        there is no room left to write, with the migration statement that hit it; else
+        None. The driver's own text ("database or disk is full") names no file."""
+        place = ""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if isinstance(current, StatementFailed) and not place:
+                place = f" (at {current.file_name}, statement {current.number})"
+            if self.is_full_error(current):
+                return DatabaseUnavailable(
+                    f"cannot write {self.label} database {self.describe(target)}: "
+                    f"{reason(current)}{place}; free space on its disk and run the "
+                    "command again"
+                )
+            current = current.__cause__ or current.__context__
+        return None
 
     # ------------------------------------------------------------ locks and tools
 
