@@ -228,3 +228,69 @@ def test_disk_full_while_repair_records_checksums(
     line = one_line_error(result)
     assert str(migrated_db) in line and "full" in line, line
     assert sqlite_dump(migrated_db) == before
+
+
+# ---------------------------------------------------------------- the file system
+
+
+def test_symlink_loop_in_the_migrations_directory(tmp_path: Path, notes_dir: Path) -> None:
+    (notes_dir / "00002_a.sql").symlink_to("00003_b.sql")
+    (notes_dir / "00003_b.sql").symlink_to("00002_a.sql")
+    db = tmp_path / "x.db"
+    for command in ("up", "status"):
+        result = cli("migrate", command, "--db", str(db), "--migrations-dir", str(notes_dir))
+        line = one_line_error(result)
+        assert str(notes_dir / "00002_a.sql") in line, line
+        assert "symbolic links" in line
+    assert not db.exists()
+    result = cli("migrate", "validate", "--migrations-dir", str(notes_dir))
+    assert result.exit_code == 1
+    assert f"{notes_dir / '00002_a.sql'}: error: cannot read" in result.stdout, result.output
+
+
+@pytest.mark.parametrize("command", [["migrate", "up"], ["setup"]])
+def test_database_under_a_file_not_a_directory(tmp_path: Path, command: list[str]) -> None:
+    """`--db /etc/passwd/x.db` said `File exists: /etc/passwd`."""
+    blocker = tmp_path / "passwd"
+    blocker.write_text("root:x:0:0\n")
+    db = blocker / "sub" / "x.db"
+    result = cli(*command, "--db", str(db))
+    line = one_line_error(result)
+    assert f"{blocker} is not a directory" in line, line
+    assert str(db) in line
+    assert blocker.read_text() == "root:x:0:0\n"
+
+
+@pytest.fixture
+def unwritable_lock_file(migrated_db: Path) -> Iterator[Path]:
+    """The database's lock file, not writable by us although the database is. As root
+    (file modes do not apply) it is made immutable with chattr."""
+    lock = Path(f"{migrated_db}.migrate-lock")
+    assert lock.exists()
+    if os.geteuid() != 0:
+        lock.chmod(0o444)
+        yield lock
+        lock.chmod(0o644)
+        return
+    made = subprocess.run(["chattr", "+i", str(lock)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"running as root and cannot chattr +i here: {made.stderr.strip()}")
+    try:
+        yield lock
+    finally:
+        subprocess.run(["chattr", "-i", str(lock)], capture_output=True)
+
+
+def test_unwritable_lock_file_is_named(
+    unwritable_lock_file: Path, migrated_db: Path, notes_dir: Path
+) -> None:
+    write_migration(
+        notes_dir, "00002_more.sql", "CREATE TABLE more (id INTEGER);", "DROP TABLE more;"
+    )
+    assert os.access(migrated_db, os.W_OK)
+    before = sqlite_dump(migrated_db)
+    result = cli("migrate", "up", "--db", str(migrated_db), "--migrations-dir", str(notes_dir))
+    line = one_line_error(result)
+    assert str(unwritable_lock_file) in line, line
+    assert f"SQLite database {migrated_db} is not writable" not in line  # it is writable
+    assert sqlite_dump(migrated_db) == before

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_proxy import urls
 from llm_proxy.config import Settings
+from llm_proxy.dialects.sqlite import make_directory
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -30,7 +31,7 @@ def create_engine(settings: Settings, session: Any = None) -> Engine:
         engine = sqlalchemy.create_engine(url, creator=lambda: session, poolclass=StaticPool)
     else:
         if settings.sqlite_path is not None:
-            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            make_directory(settings.sqlite_path)
         engine = sqlalchemy.create_engine(
             url,
             poolclass=NullPool,

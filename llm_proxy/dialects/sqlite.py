@@ -119,7 +119,7 @@ class SQLiteDialect(Dialect):
         if not create and not path.exists():
             raise DatabaseUnavailable(f"database file does not exist: {path}")
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_directory(path)
         try:
             connection = sqlite3.connect(
                 path, isolation_level=None, timeout=self.busy_timeout(target)
@@ -183,3 +183,25 @@ def _parses_as(kind: str, value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def make_directory(database: Path, mode: int = 0o777) -> None:
+    """Create the directory of a database file, parents included. One line naming
+    the database and the path in the way: mkdir only says `File exists: /etc/passwd`
+    for `/etc/passwd/x.db`."""
+    if database.parent.is_dir():
+        return
+    try:
+        database.parent.mkdir(mode=mode, parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(
+            (p for p in database.parents if p.exists() and not p.is_dir()), database.parent
+        )
+        raise DatabaseUnavailable(
+            f"cannot create SQLite database {database}: {blocker} is not a directory"
+        ) from None
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"cannot create the directory of SQLite database {database}: "
+            f"{exc.strerror or exc}: {exc.filename or database.parent}"
+        ) from None

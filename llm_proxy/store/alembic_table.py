@@ -22,8 +22,7 @@ def read_rows(session: Session) -> tuple[str, ...]:
         # Usually a table of that name with another layout; say which table it is.
         table = session.tables.qualified(ALEMBIC_TABLE)
         raise StateConflict(
-            f"cannot read {table} (Alembic's version table, one version_num column): "
-            f"{reason(exc)}"
+            f"cannot read {table} (Alembic's version table, one version_num column): {reason(exc)}"
         ) from exc
     return tuple(sorted(str(r[0]) for r in rows))
 
