@@ -294,3 +294,106 @@ def test_unwritable_lock_file_is_named(
     assert str(unwritable_lock_file) in line, line
     assert f"SQLite database {migrated_db} is not writable" not in line  # it is writable
     assert sqlite_dump(migrated_db) == before
+
+
+# ---------------------------------------------------------------- SIGTERM during validate --apply
+
+
+def _validate_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    full_env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
+    full_env.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llm_proxy", "migrate", "validate", "--apply", *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition, process: subprocess.Popen[str], what: str) -> None:  # type: ignore[no-untyped-def]
+    """Poll until `condition()` holds; fail (with the process's output) if it exits first."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"validate ended before {what}: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"never saw {what}")
+        time.sleep(0.05)
+
+
+def _stopped_by_sigterm(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    assert "SIGTERM" in lines[0]
+    return lines[0]
+
+
+def test_sigterm_during_validate_apply_removes_the_sqlite_scratch(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    # Many short statements: Python runs the signal handler between two of them.
+    busy = "\n".join(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000) "
+        "INSERT INTO t SELECT x FROM c;"
+        for _ in range(6000)
+    )
+    write_migration(
+        migrations, "00001_busy.sql", f"CREATE TABLE t (x INTEGER);\n{busy}", "DROP TABLE t;"
+    )
+    scratch_parent = tmp_path / "tmp"
+    scratch_parent.mkdir()
+    process = _validate_process(
+        ["--migrations-dir", str(migrations)], {"TMPDIR": str(scratch_parent)}
+    )
+    _wait_for(
+        lambda: any(scratch_parent.glob("llmproxy_validate_*/scratch.db")),
+        process,
+        "the scratch database",
+    )
+    _stopped_by_sigterm(process)
+    assert list(scratch_parent.iterdir()) == []
+
+
+def test_sigterm_during_validate_apply_drops_the_postgres_scratch(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    marker = f"llmproxy_sigterm_{uuid.uuid4().hex[:8]}"
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    write_migration(migrations, "00001_slow.sql", f"SELECT pg_sleep(120) AS {marker};", "SELECT 1;")
+    process = _validate_process(
+        ["--database-url", postgres_url, "--migrations-dir", str(migrations)], {}
+    )
+    admin = psycopg.connect(postgres_url, autocommit=True)
+    scratch: list[str] = []
+    try:
+
+        def sleeping() -> bool:
+            rows = admin.execute(
+                "SELECT datname FROM pg_stat_activity "
+                "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                (f"%{marker}%",),
+            ).fetchall()
+            scratch[:] = [row[0] for row in rows]
+            return bool(scratch)
+
+        _wait_for(sleeping, process, "the migration running on the scratch database")
+        assert scratch[0].startswith("llmproxy_validate_")
+        _stopped_by_sigterm(process)
+        left = admin.execute(
+            "SELECT datname FROM pg_database WHERE datname = %s", (scratch[0],)
+        ).fetchall()
+        assert left == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for name in scratch:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
