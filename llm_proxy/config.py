@@ -21,7 +21,7 @@ DEFAULT_SQLITE_PATH = "data/llm-proxy.db"
 DEFAULT_LOCK_TIMEOUT = 300.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything a command needs to know about where to migrate what."""
 
@@ -35,6 +35,14 @@ class Settings:
     auto_migrate: bool = True
     alembic_ini: Path | None = None
     migrations_dir_source: str = "default"  # where migrations_dir came from, for errors
+
+    def __repr__(self) -> str:
+        # The dataclass repr would show the URL's password (a log line, a traceback).
+        fields = ", ".join(
+            f"{name}={urls.redact(value) if name == 'url' else value!r}"
+            for name, value in vars(self).items()
+        )
+        return f"Settings({fields})"
 
     @property
     def display_url(self) -> str:
@@ -83,8 +91,10 @@ def _parse_timeout(value: str | float) -> float:
         seconds = float(value)
     except ValueError:
         raise ConfigError(f"lock timeout must be a number of seconds, not {value!r}") from None
-    if math.isnan(seconds):  # every deadline comparison would be false: no timeout at all
-        raise ConfigError(f"lock timeout must be a number of seconds, not {value!r}")
+    if not math.isfinite(seconds):
+        # NaN makes every deadline comparison false; infinity (also '1e400') overflows
+        # the databases' own timeouts into "do not wait at all".
+        raise ConfigError(f"lock timeout must be a finite number of seconds, not {value!r}")
     if seconds < 0:
         raise ConfigError("lock timeout cannot be negative")
     return seconds

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
+from .dialects.sqlite import make_directory
 from .errors import DatabaseNewerThanCode
 from .migrate.project import DatabaseState, Project
 
@@ -70,8 +71,7 @@ def ensure_sqlite_file(path: Path) -> bool:
     """Create the SQLite file readable and writable by its owner only (its
     directory too, when missing); True if it was created. An existing file
     keeps the permissions its operator gave it."""
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_directory(path, mode=0o700)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -6,8 +6,9 @@ error message: a message that must name the URL uses ``redact``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -45,23 +46,84 @@ def server_address(url: str) -> ServerAddress:
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         database=unquote(parts.path.lstrip("/")) or None,
-        query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+        query=dict(_query_pairs(parts.query)),
     )
 
 
+# Query parameters whose value is a password, or says where one is kept, in any
+# driver's spelling (libpq: password, sslpassword, passfile; PyMySQL: passwd).
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "credential")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*")
+
+
+def is_secret_parameter(name: str) -> bool:
+    """True for a query parameter whose value must never be shown."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, safe for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable database URL>"
-    if "@" in url.partition("://")[2][len(parts.netloc) :]:
-        return f"{parts.scheme}://***"  # an unencoded '/' or '?' in the password
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """The URL with every secret field replaced by ***, safe for messages and logs.
+
+    Structural: the password of the userinfo (whatever the scheme) and the value
+    of every secret query parameter are masked; nothing else changes, so a
+    one-letter password cannot garble the rest.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "<database URL without a scheme>"
+    netloc = _netloc(rest)
+    after = rest[len(netloc) :]
+    if "@" in after:
+        return f"{scheme}://***"  # an unencoded '/', '?' or '#' in the password
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{hostport}"
+    before_query, question, query_and_fragment = after.partition("?")
+    if not question:
+        before_query, hash_, fragment = after.partition("#")
+        query = ""
+    else:
+        query, hash_, fragment = query_and_fragment.partition("#")
+    shown = f"{scheme}://{netloc}{before_query}"
+    if question:
+        shown += "?" + "&".join(_redacted_pair(piece) for piece in query.split("&"))
+    if hash_:
+        shown += "#***" if fragment else "#"  # drivers ignore it; it could hold anything
+    return shown
+
+
+def redact_urls_in(text: str) -> str:
+    """`text` (a driver's error message) with every URL in it redacted by parsing."""
+    return _URL_IN_TEXT.sub(lambda found: redact(found.group(0)), text)
+
+
+def _netloc(rest: str) -> str:
+    """The host part after '://': up to the first '/', '?' or '#'."""
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def _redacted_pair(piece: str) -> str:
+    raw_name, equals, _value = piece.partition("=")
+    return f"{raw_name}=***" if equals and is_secret_parameter(_name(piece)) else piece
+
+
+def query_parameters(url: str) -> list[tuple[str, str]]:
+    """(name, value) of every query parameter, decoded, in order."""
+    query = _Query.of(url)
+    return _query_pairs(query.text) if query else []
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """(name, value) pairs of a query, percent-decoded the way libpq does: '+' stays '+'
+    (Python's parse_qs would make it a space and disagree with the driver)."""
+    pairs = []
+    for piece in query.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pairs.append((unquote(name), unquote(value)))
+    return pairs
 
 
 def with_encoded_userinfo(url: str) -> str:
@@ -97,17 +159,89 @@ def with_encoded_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{netloc}@{hostport}"))
 
 
+def with_encoded_query(url: str) -> str:
+    """The server URL with every query parameter percent-encoded one way.
+
+    libpq quotes a query value it cannot decode (a stray '%', an extra '=') in its
+    error, and such a value may be a password; SQLAlchemy reads '+' as a space where
+    libpq reads a '+'. Decoded as libpq decodes and encoded again, the query means
+    the same to every layer and no driver has a reason to quote it.
+    """
+    query = _Query.of(url)
+    if query is None:
+        return url
+    pieces = []
+    for piece in query.pieces:
+        raw_name, equals, raw_value = piece.partition("=")
+        name = unquote(raw_name)
+        if not equals:
+            raise ConfigError(f"query parameter {name!r} of the database URL has no '=value'")
+        value = unquote_to_bytes(raw_value)
+        if "\x00" in name or b"\x00" in value:
+            raise ConfigError(
+                f"query parameter {name!r} of the database URL contains %00, "
+                "which no database driver accepts"
+            )
+        pieces.append(f"{quote(name, safe='')}={quote(value, safe='/:,')}")
+    return query.with_pieces(pieces)
+
+
+def split_secret_parameters(url: str) -> tuple[str, dict[str, str]]:
+    """(the URL without its secret query parameters, those parameters, decoded).
+
+    SQLAlchemy's URL masks the userinfo password when shown (Alembic prints it)
+    but not `?password=`: an engine gets the secrets as connect arguments instead,
+    which the driver receives exactly as it would from the query."""
+    query = _Query.of(url)
+    if query is None:
+        return url, {}
+    secrets = {name: value for name, value in _query_pairs(query.text) if is_secret_parameter(name)}
+    if not secrets:
+        return url, {}
+    return query.with_pieces([p for p in query.pieces if _name(p) not in secrets]), secrets
+
+
 def pop_query_param(url: str, name: str) -> tuple[str, str | None]:
-    """The URL without query parameter `name`, and that parameter's last value."""
-    parts = urlsplit(url)
-    if not parts.query:
+    """The URL without query parameter `name`, and that parameter's last value.
+    The other parameters are kept exactly as written."""
+    query = _Query.of(url)
+    if query is None:
         return url, None
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    values = [v for k, v in pairs if k == name]
+    values = [value for found, value in _query_pairs(query.text) if found == name]
     if not values:
         return url, None
-    kept = urlencode([(k, v) for k, v in pairs if k != name])
-    return urlunsplit(parts._replace(query=kept)), values[-1]
+    return query.with_pieces([p for p in query.pieces if _name(p) != name]), values[-1]
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A URL cut around its query: what comes before '?', the query, and '#...'."""
+
+    before: str
+    text: str
+    after: str  # the fragment with its '#', or ''
+
+    @classmethod
+    def of(cls, url: str) -> _Query | None:
+        before, question, rest = url.partition("?")
+        if not question:
+            return None
+        text, hash_, fragment = rest.partition("#")
+        return cls(before, text, hash_ + fragment)
+
+    @property
+    def pieces(self) -> list[str]:
+        """`name=value` pieces as written (empty pieces dropped)."""
+        return [piece for piece in self.text.split("&") if piece]
+
+    def with_pieces(self, pieces: list[str]) -> str:
+        """The URL with these pieces as its query (none: no '?')."""
+        query = "?" + "&".join(pieces) if pieces else ""
+        return f"{self.before}{query}{self.after}"
+
+
+def _name(piece: str) -> str:
+    return unquote(piece.partition("=")[0])
 
 
 def database_of(url: str) -> str:

@@ -151,15 +151,19 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
 
 
 def _user_facing(exc: Exception, current: Run) -> Exception:
-    """The error worth showing: a MigrationError (naming the file and statement)
-    hidden behind a later error, such as the rollback failing on a connection
-    the server cut, and the database's bare "locked" error given its context."""
+    """The error worth showing: a full disk naming the database, a MigrationError
+    (naming the file and statement) hidden behind a later error, such as the
+    rollback failing on a connection the server cut, and the database's bare
+    "locked" error given its context."""
+    settings = current.settings
+    full = settings.dialect.full_error(settings, exc)
+    if full is not None:  # the disk's trouble, not the migration's: name the database
+        return full
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, MigrationError):
             return seen
         seen = seen.__context__
-    settings = current.settings
     if settings.dialect.is_busy_error(exc):
         return LockTimeout(
             f"timed out after {settings.lock_timeout:g}s waiting for SQLite database "

@@ -71,7 +71,9 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--lock-timeout",
         metavar="SECONDS",
-        help="How long to wait for the migration lock [default 300].",
+        help="How long to wait for the migration lock (on SQLite also for another writer) "
+        "[default 300]. It does not bound a statement's wait for a table lock on "
+        "PostgreSQL/MySQL (the server's lock_timeout / lock_wait_timeout do).",
     )
     @functools.wraps(func)
     def wrapper(

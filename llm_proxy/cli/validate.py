@@ -1,14 +1,18 @@
 """`llm-proxy migrate validate`: the click layer over llm_proxy.migrate.validate.
 
 Exit codes: 0 clean (warnings allowed unless --strict), 1 problems found, 2 validation could not
-run (bad flags, no migrations directory, no scratch database). Registered on the `migrate` group
-lazily on the `migrate` group; SQLAlchemy and Alembic are imported only for --apply.
+run (bad flags, no migrations directory, no scratch database), 143 stopped by SIGTERM (after
+removing the scratch database). Registered lazily on the `migrate` group; SQLAlchemy and Alembic
+are imported only for --apply.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1
 EXIT_CANNOT_RUN = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a SIGTERM'd process
 
 
 def _cannot_run(message: str) -> None:
@@ -116,6 +121,30 @@ def validate_command(
     sys.exit(EXIT_PROBLEMS if failed else EXIT_CLEAN)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C: the scratch database is removed on the way out
+    (and psycopg cancels the running statement, as it does for Ctrl-C)."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM's default action ends the process on the spot, leaving the scratch
+    database behind; here it raises instead, once (a second SIGTERM during the
+    cleanup is ignored; SIGKILL still ends everything)."""
+    received: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        if not received:
+            received.append(signum)
+            raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _apply(
     settings: llm_config.Settings, report: Report, directory: str
 ) -> tuple[list[Finding], str]:
@@ -123,9 +152,12 @@ def _apply(
     from llm_proxy.validate import roundtrip
 
     try:
-        with roundtrip.scratch_database(settings) as scratch:
+        with _sigterm_unwinds(), roundtrip.scratch_database(settings) as scratch:
             where = roundtrip.describe(scratch)
             return roundtrip.round_trip(scratch, report, directory), where
+    except _Terminated:
+        click.echo("Error: stopped by SIGTERM; the scratch database was removed", err=True)
+        sys.exit(EXIT_TERMINATED)
     except Exception as exc:
         _cannot_run(_message(exc))
         raise  # unreachable: _cannot_run exits

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llm_proxy import urls
 from llm_proxy.config import Settings
+from llm_proxy.dialects.sqlite import make_directory
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -22,15 +24,18 @@ def create_engine(settings: Settings, session: Any = None) -> Engine:
     from sqlalchemy.pool import NullPool, StaticPool
 
     dialect = settings.dialect
+    # The engine's URL is shown by SQLAlchemy and Alembic (`alembic current -v`): it
+    # carries no secret query parameter; the driver gets those as connect arguments.
+    url, secrets = urls.split_secret_parameters(settings.url)
     if session is not None:
-        engine = sqlalchemy.create_engine(
-            settings.url, creator=lambda: session, poolclass=StaticPool
-        )
+        engine = sqlalchemy.create_engine(url, creator=lambda: session, poolclass=StaticPool)
     else:
         if settings.sqlite_path is not None:
-            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            make_directory(settings.sqlite_path)
         engine = sqlalchemy.create_engine(
-            settings.url, poolclass=NullPool, connect_args=dialect.engine_connect_args(settings)
+            url,
+            poolclass=NullPool,
+            connect_args={**dialect.engine_connect_args(settings), **secrets},
         )
     dialect.prepare_engine(engine)
     return engine

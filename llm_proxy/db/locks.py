@@ -16,12 +16,15 @@ with a clear error after the timeout.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from llm_proxy.config import Settings
+from llm_proxy.dialects.sqlite import make_directory
 from llm_proxy.errors import DatabaseUnavailable, LockTimeout
 
 from . import drivers
@@ -63,7 +66,7 @@ class FileLock:
         from filelock import FileLock as _Flock
         from filelock import Timeout
 
-        self.settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        make_directory(self.settings.sqlite_path)
         lock = _Flock(self.path, is_singleton=False)
         try:
             try:
@@ -78,14 +81,27 @@ class FileLock:
         except OSError as exc:
             if isinstance(exc, Timeout):
                 raise
-            raise DatabaseUnavailable(
-                f"SQLite database {self.settings.sqlite_path} is not writable: "
-                f"cannot create its lock file ({exc.strerror or exc})"
-            ) from None
+            raise self._unusable(self.settings.sqlite_path, exc) from None
         try:
             yield
         finally:
             lock.release()
+
+    def _unusable(self, database: Path, error: OSError) -> DatabaseUnavailable:
+        """Why the lock file cannot be opened: the database (or its directory) is not
+        writable, or only the lock file is not (another user made it)."""
+        why = error.strerror or str(error)
+        writable = os.access(database if database.exists() else database.parent, os.W_OK)
+        if writable and os.path.exists(self.path):
+            return DatabaseUnavailable(
+                f"cannot open the migration lock file {self.path} ({why}), although the "
+                "database is writable: give this user write access to it, or remove it "
+                "while no migration runs"
+            )
+        return DatabaseUnavailable(
+            f"SQLite database {database} is not writable: cannot create its lock file "
+            f"{self.path} ({why})"
+        )
 
     @contextmanager
     def hold(self, on_wait: OnWait = None) -> Iterator[Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from llm_proxy import urls
-from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
+from llm_proxy.errors import ConfigError, DatabaseUnavailable, StatementFailed, reason
 
 
 class Target(Protocol):
@@ -106,7 +106,8 @@ class Dialect:
                 f"llm-proxy connects through {self.dbapi_module} "
                 f"({self.name}+{self.dbapi_module}://...)"
             )
-        return urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
+        url = urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
+        return urls.with_encoded_query(url)
 
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         """Dialect rules for a normalised URL and --schema: (url, schema)."""
@@ -150,11 +151,10 @@ class Dialect:
         raise NotImplementedError
 
     def unavailable(self, target: Target, error: BaseException) -> DatabaseUnavailable:
-        """The one-line error for a failed connection, without the password."""
-        password = urls.server_address(target.url).password
-        text = reason(error, whole=True)
-        if password:
-            text = text.replace(password, "***")
+        """The one-line error for a failed connection, without the password: the
+        URL is normalised before the driver sees it (nothing for it to quote), and a
+        URL the driver's text still holds is redacted by parsing."""
+        text = urls.redact_urls_in(reason(error, whole=True))
         where = self.describe(target)
         return DatabaseUnavailable(f"cannot connect to {self.label} at {where}: {text}")
 
@@ -168,6 +168,30 @@ class Dialect:
     def is_busy_error(self, error: BaseException) -> bool:
         """True for the database's own "locked by another writer" error."""
         return False
+
+    def is_full_error(self, error: BaseException) -> bool:
+        """True for the driver's "no room left to write" error (SQLite only so far)."""
+        return False
+
+    def full_error(self, target: Target, error: BaseException) -> DatabaseUnavailable | None:
+        """One line naming the database when `error` (or one it was raised from) says
+        there is no room left to write, with the migration statement that hit it; else
+        None. The driver's own text ("database or disk is full") names no file."""
+        place = ""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if isinstance(current, StatementFailed) and not place:
+                place = f" (at {current.file_name}, statement {current.number})"
+            if self.is_full_error(current):
+                return DatabaseUnavailable(
+                    f"cannot write {self.label} database {self.describe(target)}: "
+                    f"{reason(current)}{place}; free space on its disk and run the "
+                    "command again"
+                )
+            current = current.__cause__ or current.__context__
+        return None
 
     # ------------------------------------------------------------ locks and tools
 

@@ -55,19 +55,36 @@ class MySQLDialect(Dialect):
     def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
         pymysql = self.driver()
         address = urls.server_address(target.url)
+        charset = address.query.get("charset", "utf8mb4")
+        from pymysql.charset import charset_by_name
+
+        if charset_by_name(charset) is None:
+            # PyMySQL itself fails on it with an AttributeError.
+            raise ConfigError(
+                f"unknown MySQL charset {charset!r} in the database URL (?charset=); "
+                "llm-proxy's default is utf8mb4"
+            )
         try:
             return pymysql.connect(
                 host=address.host,
                 port=address.port or self.default_port,
                 user=address.user or "root",
-                password=address.password or "",
+                password=self.password(address),
                 database=address.database,
                 autocommit=autocommit,
                 connect_timeout=10,
-                charset=address.query.get("charset", "utf8mb4"),
+                charset=charset,
             )
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None
+
+    @staticmethod
+    def password(address: urls.ServerAddress) -> str:
+        """The password as SQLAlchemy hands it to PyMySQL (the URL's query overrides
+        the userinfo; `passwd` counts only when nothing else gives one), so the
+        lock's plain connection logs in exactly as the engine does."""
+        query = address.query
+        return query.get("password") or address.password or query.get("passwd") or ""
 
     def lock_name(self, target: Target) -> str:
         """GET_LOCK names are server-wide, unlike PostgreSQL advisory locks (which are

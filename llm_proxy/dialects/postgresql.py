@@ -12,6 +12,21 @@ from .base import Dialect, Target
 
 # The advisory lock key the Go llm-proxy used, so both never migrate at once.
 ADVISORY_LOCK_KEY = 3141592653
+# NAMEDATALEN - 1: PostgreSQL silently truncates longer identifiers.
+IDENTIFIER_BYTES = 63
+
+
+def _checked_schema(schema: str | None) -> str | None:
+    """A longer name would be truncated by the server, so the schema created and the
+    one searched would differ: refuse it before connecting."""
+    if schema:
+        size = len(schema.encode("utf-8"))
+        if size > IDENTIFIER_BYTES:
+            raise ConfigError(
+                f"schema name {schema!r} is {size} bytes long: PostgreSQL names are at "
+                f"most {IDENTIFIER_BYTES} bytes (UTF-8)"
+            )
+    return schema
 
 
 class PostgreSQLDialect(Dialect):
@@ -60,7 +75,7 @@ class PostgreSQLDialect(Dialect):
         libpq rejects the parameter, so it is taken out of the URL either way."""
         url, search_path = urls.pop_query_param(url, "search_path")
         if search_path is None:
-            return url, schema
+            return url, _checked_schema(schema)
         wanted = search_path.strip()
         if not wanted or "," in wanted:
             raise ConfigError(
@@ -70,7 +85,7 @@ class PostgreSQLDialect(Dialect):
             raise ConfigError(
                 f"--schema {schema} and search_path={wanted} in the database URL disagree"
             )
-        return url, wanted
+        return url, _checked_schema(wanted)
 
     # ------------------------------------------------------------ connections
 

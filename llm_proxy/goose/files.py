@@ -95,13 +95,18 @@ def _split_name(name: str) -> tuple[int, str, str] | str:
 def discover(directory: str | Path) -> list[MigrationFile]:
     """The migration files of ``directory`` (not recursive), sorted by version."""
     root = Path(directory)
+    problems: list[str] = []
+    names: list[str] = []
     try:
         with os.scandir(root) as entries:
-            names = [
-                entry.name
-                for entry in entries
-                if entry.name.endswith(SUFFIX) and entry.is_file()  # is_file follows symlinks
-            ]
+            for entry in entries:
+                if not entry.name.endswith(SUFFIX):
+                    continue
+                try:
+                    if entry.is_file():  # follows symlinks
+                        names.append(entry.name)
+                except OSError as exc:  # a symlink loop: goose fails reading it too
+                    problems.append(f"{root / entry.name}: cannot read: {exc.strerror or exc}")
     except FileNotFoundError:
         raise MigrationFileError(f"migrations directory not found: {root}") from None
     except NotADirectoryError:
@@ -111,7 +116,6 @@ def discover(directory: str | Path) -> list[MigrationFile]:
             f"cannot read migrations directory {root}: {exc.strerror or exc}"
         ) from exc
 
-    problems: list[str] = []
     by_version: dict[int, list[MigrationFile]] = {}
     for name in sorted(names):
         parsed = _split_name(name)

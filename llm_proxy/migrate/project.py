@@ -139,8 +139,16 @@ class Project:
         every write of the command must run on)."""
         from llm_proxy.db import locks
 
-        with locks.for_database(self.settings).hold(on_wait=report) as connection:
-            yield connection
+        settings = self.settings
+        with locks.for_database(settings).hold(on_wait=report) as connection:
+            try:
+                yield connection
+            except Exception as exc:
+                # A write outside Alembic (repair's checksums) on a full disk.
+                full = settings.dialect.full_error(settings, exc)
+                if full is None or isinstance(exc, type(full)):
+                    raise
+                raise full from exc
 
     def modified(self, state: DatabaseState) -> list[str]:
         """Applied revisions whose file changed since it was applied (checksum differs)."""

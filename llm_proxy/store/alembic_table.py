@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from llm_proxy.errors import StateConflict, reason
+
 from .tables import ALEMBIC_TABLE, Session, Tables
 
 
@@ -14,7 +16,15 @@ def select_heads_sql(tables: Tables) -> str:
 
 def read_rows(session: Session) -> tuple[str, ...]:
     """The heads alembic_version holds, sorted; the caller knows the table exists."""
-    return tuple(sorted(str(r[0]) for r in session.execute(select_heads_sql(session.tables))))
+    try:
+        rows = session.execute(select_heads_sql(session.tables))
+    except Exception as exc:
+        # Usually a table of that name with another layout; say which table it is.
+        table = session.tables.qualified(ALEMBIC_TABLE)
+        raise StateConflict(
+            f"cannot read {table} (Alembic's version table, one version_num column): {reason(exc)}"
+        ) from exc
+    return tuple(sorted(str(r[0]) for r in rows))
 
 
 def replace_heads_sql(tables: Tables, heads: Iterable[str]) -> list[str]:

@@ -120,7 +120,7 @@ def read_directory(directory: str | Path) -> list[SourceFile]:
     try:
         with os.scandir(root) as entries:
             found = sorted(
-                (entry.name, entry.is_file())
+                (entry.name, _is_file(entry))
                 for entry in entries
                 if entry.name.endswith(goose_files.SUFFIX)
             )
@@ -141,6 +141,15 @@ def read_directory(directory: str | Path) -> list[SourceFile]:
         except OSError as exc:
             sources.append(SourceFile(str(path), None, f"cannot read: {exc.strerror or exc}"))
     return sources
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether the entry is (a symlink to) a file; True when following it fails (a
+    symlink loop), so that reading it reports the error against its name."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True
 
 
 # ---------------------------------------------------------------- lint (pure)
