@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,9 +53,22 @@ class MySQLDialect(Dialect):
             raise ConfigError(f"the MySQL database URL names no database: {urls.redact(url)}")
         return url, schema
 
-    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+    def connect(
+        self, target: Target, *, autocommit: bool, create: bool, timeout: float | None = None
+    ) -> Any:
         pymysql = self.driver()
         address = urls.server_address(target.url)
+        bounds: dict[str, Any] = {"connect_timeout": 10}
+        if timeout is not None:
+            bounds = {
+                "connect_timeout": timeout,
+                # Client side: a read or write waits no longer than this.
+                "read_timeout": timeout,
+                "write_timeout": timeout,
+                # Server side: a statement waiting for a table lock (LOCK TABLES,
+                # DDL) gives up too, instead of waiting on after the client left.
+                "init_command": f"SET SESSION lock_wait_timeout = {max(1, math.ceil(timeout))}",
+            }
         try:
             return pymysql.connect(
                 host=address.host,
@@ -63,8 +77,8 @@ class MySQLDialect(Dialect):
                 password=address.password or "",
                 database=address.database,
                 autocommit=autocommit,
-                connect_timeout=10,
                 charset=address.query.get("charset", "utf8mb4"),
+                **bounds,
             )
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None
