@@ -67,6 +67,12 @@ def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
         raise click.BadParameter(str(exc)) from None
 
 
+def _check_readiness_timeout(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if not 0 < value <= 60:  # also refuses NaN
+        raise click.BadParameter(f"must be between 0 and 60 seconds, not {value:g}")
+    return value
+
+
 @click.command()
 @database_options
 @click.option(
@@ -82,8 +88,24 @@ def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
     is_flag=True,
     help="Do not apply pending migrations at start [env LLM_PROXY_AUTO_MIGRATE=false].",
 )
+@click.option(
+    "--readiness-timeout",
+    type=float,
+    default=2.0,
+    show_default=True,
+    envvar="LLM_PROXY_READINESS_TIMEOUT",
+    metavar="SECONDS",
+    callback=_check_readiness_timeout,
+    help="Longest /readyz waits for the database before answering 503 "
+    "[env LLM_PROXY_READINESS_TIMEOUT].",
+)
 @handle_errors
-def server_command(settings: llm_config.Settings, addr: tuple[str, int], no_migrate: bool) -> None:
+def server_command(
+    settings: llm_config.Settings,
+    addr: tuple[str, int],
+    no_migrate: bool,
+    readiness_timeout: float,
+) -> None:
     """Open the database (migrating it unless told not to) and serve health checks.
 
     Stops cleanly on SIGTERM or SIGINT.
@@ -100,9 +122,12 @@ def server_command(settings: llm_config.Settings, addr: tuple[str, int], no_migr
     except DatabaseNewerThanCode as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        httpd = http.make_server(*addr, http.Readiness(settings, project))
+        httpd = http.bind(*addr)
+        readiness = http.Readiness(settings, project, timeout=readiness_timeout)
         http.serve_until_signalled(
-            httpd, lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}")
+            httpd,
+            readiness,
+            lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}"),
         )
     finally:
         engine.dispose()
