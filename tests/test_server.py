@@ -36,6 +36,7 @@ from conftest import (
 )
 
 from llm_proxy import database
+from llm_proxy.cli import reexec
 from llm_proxy.revisions.graph import Graph, Node
 from llm_proxy.revisions.reconcile import DatabaseView
 from llm_proxy.server import parse_addr, readiness_answer
@@ -564,6 +565,40 @@ def test_listen_backlog_holds_a_burst_of_connections(spawn: Spawn, sqlite_path: 
     assert server.stop() == 0
 
 
+# ---------------------------------------------------------------- start-up
+
+
+def test_port_in_use_fails_before_migrating(spawn: Spawn, sqlite_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = spawn("--db", str(sqlite_path), "--addr", f"127.0.0.1:{port}")
+        assert server.wait_exit() == 1
+    assert server.stderr.splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert server.stdout == ""
+    assert not sqlite_path.exists()  # nothing migrated, not even created
+
+
+def test_database_url_is_not_left_in_the_command_line(spawn: Spawn, postgres_url: str) -> None:
+    # The test server trusts local connections: any password is accepted.
+    secret = "pw-s3cr3t-for-ps"
+    url = postgres_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in url
+    server = spawn("--database-url", url)
+    assert server.wait_ready() == READY
+    pid = server.process.pid  # the same process, re-executed
+    command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert not any(secret.encode() in part for part in command_line), command_line
+    assert b"--database-url" not in command_line
+    assert b"--addr" in command_line and b"server" in command_line
+    # Readable by the same user only, unlike the command line.
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"DATABASE_URL={url}".encode() in environment
+    assert server.stop() == 0
+    assert server.stderr == ""
+
+
 # ---------------------------------------------------------------- in-process
 
 
@@ -652,3 +687,45 @@ def test_parse_addr(text: str, expected: tuple[str, int]) -> None:
 def test_parse_addr_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_addr(text)
+
+
+URL = "postgres://u:secret@db/app"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["server", "--database-url", URL, "--addr", ":0"], ["server", "--addr", ":0"]),
+        (["server", f"--database-url={URL}"], ["server"]),
+        (["server", "--db", "x.db"], None),
+        (["server", "--database-url", "postgres://other/app"], None),
+        (["server", "--database-url"], None),
+    ],
+    ids=["separate", "joined", "absent", "other-value", "no-value"],
+)
+def test_without_option(args: list[str], expected: list[str] | None) -> None:
+    assert reexec.without_option(args, "--database-url", URL) == expected
+
+
+@pytest.mark.parametrize(
+    ("orig_argv", "argv", "expected"),
+    [
+        (
+            ["python3", "-X", "dev", "-m", "llm_proxy", "server", "--database-url", URL],
+            ["/site/llm_proxy/__main__.py", "server", "--database-url", URL],
+            ["python3", "-X", "dev", "-m", "llm_proxy", "server"],
+        ),
+        (
+            ["/venv/bin/python", "/venv/bin/llm-proxy", "server", f"--database-url={URL}"],
+            ["/venv/bin/llm-proxy", "server", f"--database-url={URL}"],
+            ["/venv/bin/python", "/venv/bin/llm-proxy", "server"],
+        ),
+        # In-process (click's test runner): the URL is not on our command line.
+        (["python3", "-m", "pytest", "-q"], ["/venv/pytest", "-q"], None),
+    ],
+    ids=["module", "console-script", "in-process"],
+)
+def test_command_without_option(
+    orig_argv: list[str], argv: list[str], expected: list[str] | None
+) -> None:
+    assert reexec.command_without_option(orig_argv, argv, "--database-url", URL) == expected

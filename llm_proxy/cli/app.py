@@ -108,27 +108,35 @@ def server_command(
 ) -> None:
     """Open the database (migrating it unless told not to) and serve health checks.
 
+    The address is taken first, so a port in use fails before any migration
+    runs. A --database-url is moved into DATABASE_URL (the process executes
+    itself again): a server's command line is visible to every local user.
     Stops cleanly on SIGTERM or SIGINT.
     """
     from llm_proxy import database
     from llm_proxy import server as http
 
+    from .reexec import move_database_url_to_environment
+
+    url_flag = click.get_current_context().params.get("database_url")
+    if url_flag:
+        move_database_url_to_environment(url_flag)
     if no_migrate:
         settings = dataclasses.replace(settings, auto_migrate=False)
-    if not settings.auto_migrate:
-        click.echo("Automatic migrations are off; /readyz reports any pending migration")
-    try:
-        project, engine = database.open_project(settings, report=reporter)
-    except DatabaseNewerThanCode as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        httpd = http.bind(*addr)
-        readiness = http.Readiness(settings, project, timeout=readiness_timeout)
-        http.serve_until_signalled(
-            httpd,
-            readiness,
-            lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}"),
-        )
-    finally:
-        engine.dispose()
+    with http.bind(*addr) as httpd:  # bound, not listening: connections refused until served
+        if not settings.auto_migrate:
+            click.echo("Automatic migrations are off; /readyz reports any pending migration")
+        try:
+            project, engine = database.open_project(settings, report=reporter)
+        except DatabaseNewerThanCode as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            readiness = http.Readiness(settings, project, timeout=readiness_timeout)
+            http.serve_until_signalled(
+                httpd,
+                readiness,
+                lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}"),
+            )
+        finally:
+            engine.dispose()
     click.echo("llm-proxy stopped")
