@@ -446,7 +446,7 @@ def test_readyz_when_the_database_stops_answering(spawn: Spawn, postgres_url: st
     try:
         proxied = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         assert proxied != postgres_url
-        server = spawn("--database-url", proxied, "--no-migrate")
+        server = spawn("--database-url", proxied, "--no-migrate", "--readiness-timeout", "1")
         assert server.wait_ready() == READY
 
         proxy.freeze()
@@ -729,3 +729,15 @@ def test_command_without_option(
     orig_argv: list[str], argv: list[str], expected: list[str] | None
 ) -> None:
     assert reexec.command_without_option(orig_argv, argv, "--database-url", URL) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "61", "soon"])
+@pytest.mark.parametrize("given_by", ["flag", "environment"])
+def test_readiness_timeout_is_checked(value: str, given_by: str, sqlite_path: Path) -> None:
+    flag = ["--readiness-timeout", value] if given_by == "flag" else []
+    env = {"LLM_PROXY_READINESS_TIMEOUT": value} if given_by == "environment" else {}
+    result = cli("server", "--db", str(sqlite_path), *flag, env=env)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: Invalid value for '--readiness-timeout'")
+    assert not sqlite_path.exists()
