@@ -23,6 +23,10 @@ class DatabaseUnavailable(LlmProxyError):
     """The database cannot be reached, opened or written."""
 
 
+class ListenError(LlmProxyError):
+    """The HTTP server cannot listen on its address (in use, not local, no permission)."""
+
+
 class LockTimeout(LlmProxyError):
     """The migration lock (or a database lock) was not granted in time."""
 

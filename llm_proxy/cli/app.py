@@ -67,6 +67,12 @@ def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
         raise click.BadParameter(str(exc)) from None
 
 
+def _check_readiness_timeout(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if not 0 < value <= 60:  # also refuses NaN
+        raise click.BadParameter(f"must be between 0 and 60 seconds, not {value:g}")
+    return value
+
+
 @click.command()
 @database_options
 @click.option(
@@ -82,28 +88,55 @@ def _check_addr(_ctx: click.Context, _param: click.Parameter, value: str) -> tup
     is_flag=True,
     help="Do not apply pending migrations at start [env LLM_PROXY_AUTO_MIGRATE=false].",
 )
+@click.option(
+    "--readiness-timeout",
+    type=float,
+    default=2.0,
+    show_default=True,
+    envvar="LLM_PROXY_READINESS_TIMEOUT",
+    metavar="SECONDS",
+    callback=_check_readiness_timeout,
+    help="Longest /readyz waits for the database before answering 503 "
+    "[env LLM_PROXY_READINESS_TIMEOUT].",
+)
 @handle_errors
-def server_command(settings: llm_config.Settings, addr: tuple[str, int], no_migrate: bool) -> None:
+def server_command(
+    settings: llm_config.Settings,
+    addr: tuple[str, int],
+    no_migrate: bool,
+    readiness_timeout: float,
+) -> None:
     """Open the database (migrating it unless told not to) and serve health checks.
 
+    The address is taken first, so a port in use fails before any migration
+    runs. A --database-url is moved into DATABASE_URL (the process executes
+    itself again): a server's command line is visible to every local user.
     Stops cleanly on SIGTERM or SIGINT.
     """
     from llm_proxy import database
     from llm_proxy import server as http
 
+    from .reexec import move_database_url_to_environment
+
+    url_flag = click.get_current_context().params.get("database_url")
+    if url_flag:
+        move_database_url_to_environment(url_flag)
     if no_migrate:
         settings = dataclasses.replace(settings, auto_migrate=False)
-    if not settings.auto_migrate:
-        click.echo("Automatic migrations are off; /readyz reports any pending migration")
-    try:
-        project, engine = database.open_project(settings, report=reporter)
-    except DatabaseNewerThanCode as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        httpd = http.make_server(*addr, http.Readiness(settings, project))
-        http.serve_until_signalled(
-            httpd, lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}")
-        )
-    finally:
-        engine.dispose()
+    with http.bind(*addr) as httpd:  # bound, not listening: connections refused until served
+        if not settings.auto_migrate:
+            click.echo("Automatic migrations are off; /readyz reports any pending migration")
+        try:
+            project, engine = database.open_project(settings, report=reporter)
+        except DatabaseNewerThanCode as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            readiness = http.Readiness(settings, project, timeout=readiness_timeout)
+            http.serve_until_signalled(
+                httpd,
+                readiness,
+                lambda: click.echo(f"llm-proxy listening on {http.listening_url(httpd)}"),
+            )
+        finally:
+            engine.dispose()
     click.echo("llm-proxy stopped")

@@ -15,10 +15,17 @@ from typing import Any
 from llm_proxy.config import Settings
 
 
-def connect(settings: Settings, *, autocommit: bool = True, create: bool = False) -> Any:
+def connect(
+    settings: Settings,
+    *,
+    autocommit: bool = True,
+    create: bool = False,
+    timeout: float | None = None,
+) -> Any:
     """A DBAPI connection to the configured database. `create` (SQLite): make the
-    file (and its directory) when missing instead of refusing."""
-    return settings.dialect.connect(settings, autocommit=autocommit, create=create)
+    file (and its directory) when missing instead of refusing. `timeout`: connect
+    and read within about that many seconds (health checks; see the dialects)."""
+    return settings.dialect.connect(settings, autocommit=autocommit, create=create, timeout=timeout)
 
 
 def rows(connection: Any, sql: str) -> list[tuple[Any, ...]]:

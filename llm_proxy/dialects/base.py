@@ -146,9 +146,24 @@ class Dialect:
                 f"pip install 'llm-proxy[{self.install_extra}]'"
             ) from None
 
-    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
-        """A DBAPI connection; DatabaseUnavailable (one line, no password) when it fails."""
+    def connect(
+        self, target: Target, *, autocommit: bool, create: bool, timeout: float | None = None
+    ) -> Any:
+        """A DBAPI connection; DatabaseUnavailable (one line, no password) when it fails.
+        `timeout` (seconds): connect within it and let no read wait much longer
+        (a health check's bound); None: the long defaults migrations need."""
         raise NotImplementedError
+
+    def statement_timeout_sql(self, seconds: float) -> str | None:
+        """A statement bounding every later statement of the current transaction,
+        lock waits included, on the server side; None where `connect(timeout=...)`
+        already bounds them."""
+        return None
+
+    def interrupt(self, connection: Any) -> None:
+        """Make a call blocked on `connection` in another thread fail now (the
+        connection is unusable afterwards). Where nothing can, the driver's own
+        read timeout from `connect(timeout=...)` ends the call."""
 
     def unavailable(self, target: Target, error: BaseException) -> DatabaseUnavailable:
         """The one-line error for a failed connection, without the password: the

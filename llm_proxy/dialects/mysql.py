@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +53,9 @@ class MySQLDialect(Dialect):
             raise ConfigError(f"the MySQL database URL names no database: {urls.redact(url)}")
         return url, schema
 
-    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+    def connect(
+        self, target: Target, *, autocommit: bool, create: bool, timeout: float | None = None
+    ) -> Any:
         pymysql = self.driver()
         address = urls.server_address(target.url)
         charset = address.query.get("charset", "utf8mb4")
@@ -64,6 +67,17 @@ class MySQLDialect(Dialect):
                 f"unknown MySQL charset {charset!r} in the database URL (?charset=); "
                 "llm-proxy's default is utf8mb4"
             )
+        bounds: dict[str, Any] = {"connect_timeout": 10}
+        if timeout is not None:
+            bounds = {
+                "connect_timeout": timeout,
+                # Client side: a read or write waits no longer than this.
+                "read_timeout": timeout,
+                "write_timeout": timeout,
+                # Server side: a statement waiting for a table lock (LOCK TABLES,
+                # DDL) gives up too, instead of waiting on after the client left.
+                "init_command": f"SET SESSION lock_wait_timeout = {max(1, math.ceil(timeout))}",
+            }
         try:
             return pymysql.connect(
                 host=address.host,
@@ -72,8 +86,8 @@ class MySQLDialect(Dialect):
                 password=self.password(address),
                 database=address.database,
                 autocommit=autocommit,
-                connect_timeout=10,
                 charset=charset,
+                **bounds,
             )
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None

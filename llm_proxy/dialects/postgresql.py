@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,10 +105,15 @@ class PostgreSQLDialect(Dialect):
         search_path = f"-c search_path={value}"
         return f"{existing} {search_path}" if existing else search_path
 
-    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+    def connect(
+        self, target: Target, *, autocommit: bool, create: bool, timeout: float | None = None
+    ) -> Any:
         psycopg = self.driver()
         conninfo = "postgresql://" + target.url.split("://", 1)[1]
         extra = self.engine_connect_args(target)
+        if timeout is not None:
+            # libpq counts whole seconds and never fewer than 2.
+            extra["connect_timeout"] = max(2, math.ceil(timeout))
         try:
             return psycopg.connect(conninfo, autocommit=autocommit, **extra)
         except psycopg.Error as exc:
@@ -116,6 +125,21 @@ class PostgreSQLDialect(Dialect):
         if options:
             args["options"] = options
         return args
+
+    def statement_timeout_sql(self, seconds: float) -> str:
+        # LOCAL: it ends with the transaction, so a pooler (pgbouncer in transaction
+        # mode) never hands the setting to another client. It covers lock waits.
+        return f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}"
+
+    def interrupt(self, connection: Any) -> None:
+        # A server that stopped answering (frozen, or gone without a reset) never
+        # ends a query, and statement_timeout is the server's own: shutting the
+        # socket down makes libpq's wait return at once. shutdown acts on the
+        # socket, not on the duplicate descriptor closed here.
+        with contextlib.suppress(OSError, ValueError):
+            duplicate = socket.socket(fileno=os.dup(connection.fileno()))
+            with duplicate:
+                duplicate.shutdown(socket.SHUT_RDWR)
 
     # ------------------------------------------------------------ locks and tools
 

@@ -108,7 +108,9 @@ class SQLiteDialect(Dialect):
         # lock timeout bounds it, clamped to what SQLite can express.
         return min(max(target.lock_timeout, 1.0), LONGEST_BUSY_TIMEOUT)
 
-    def connect(self, target: Target, *, autocommit: bool, create: bool) -> Any:
+    def connect(
+        self, target: Target, *, autocommit: bool, create: bool, timeout: float | None = None
+    ) -> Any:
         """A sqlite3 connection with transaction control left to the caller (no
         implicit BEGIN, so a failing migration's DDL can be rolled back)."""
         import sqlite3
@@ -121,9 +123,8 @@ class SQLiteDialect(Dialect):
         if create:
             make_directory(path)
         try:
-            connection = sqlite3.connect(
-                path, isolation_level=None, timeout=self.busy_timeout(target)
-            )
+            busy = self.busy_timeout(target) if timeout is None else timeout
+            connection = sqlite3.connect(path, isolation_level=None, timeout=busy)
             connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")
         except sqlite3.DatabaseError as exc:
             raise DatabaseUnavailable(
@@ -133,6 +134,9 @@ class SQLiteDialect(Dialect):
 
     def engine_connect_args(self, target: Target) -> dict[str, Any]:
         return {"timeout": self.busy_timeout(target)}
+
+    def interrupt(self, connection: Any) -> None:
+        connection.interrupt()  # sqlite3 allows it from another thread
 
     def prepare_engine(self, engine: Any) -> None:
         """Python's sqlite3 module does not open a transaction before DDL, so a
