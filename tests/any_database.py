@@ -49,6 +49,19 @@ class Database:
         with drivers.connection(self.settings(), create=True) as connection:
             return drivers.rows(connection, statement)
 
+    def has_table(self, name: str) -> bool:
+        if self.dialect == "sqlite":
+            if not Path(self.target).exists():
+                return False
+            query = f"SELECT name FROM sqlite_master WHERE name = '{name}'"
+        else:
+            schema = "DATABASE()" if self.dialect == "mysql" else "current_schema()"
+            query = (
+                "SELECT table_name FROM information_schema.tables "
+                f"WHERE table_schema = {schema} AND table_name = '{name}'"
+            )
+        return bool(self.sql(query))
+
     def goose_rows(self) -> list[tuple[int, bool]]:
         rows = self.sql("SELECT version_id, is_applied FROM goose_db_version ORDER BY id")
         return [(int(version), bool(applied)) for version, applied in rows]

@@ -237,3 +237,80 @@ def test_down_after_rename_rewrites_the_spelling_and_rolls_back(
     assert database.goose_rows() == [(0, True), (1, True)]
     assert database.alembic_heads() == ["00001"]
     assert database.journal() == ["00001"]
+
+
+# ---------------------------------------------------------------- ids that fit alembic_version
+
+LONG_NAME = "0" * 40 + "1_long.sql"  # 41 digits: goose reads version 1
+
+
+def test_long_zero_padded_version_applies_on_every_dialect(
+    database: Database, migrations_dir: Path
+) -> None:
+    table_file(migrations_dir, LONG_NAME, "a")
+    where = (*database.options, "--migrations-dir", str(migrations_dir))
+    validate = cli("migrate", "validate", *where)
+    assert validate.exit_code == 0, validate.stdout
+
+    result = cli("migrate", "up", *where)
+    assert result.exit_code == 0, result.stderr
+    assert ok_names(result.stdout) == [LONG_NAME]
+    assert database.goose_rows() == [(0, True), (1, True)]
+    assert database.alembic_heads() == ["00001"]
+    down = cli("migrate", "down", *where)
+    assert down.exit_code == 0, down.stderr
+    assert database.goose_rows() == [(0, True)]
+
+
+def nothing_migrated(database: Database) -> bool:
+    if database.dialect == "sqlite":
+        return not Path(database.target).exists()  # not even created
+    return not database.has_table("goose_db_version")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "9223372036854775808_big.sql",  # int64 max + 1
+        "0000009223372036854775808_big.sql",
+        "9" * 41 + "_big.sql",
+    ],
+)
+def test_version_beyond_int64_is_gooses_error(
+    database: Database, migrations_dir: Path, name: str
+) -> None:
+    table_file(migrations_dir, "00001_a.sql", "a")
+    table_file(migrations_dir, name, "big")
+    where = (*database.options, "--migrations-dir", str(migrations_dir))
+    result = cli("migrate", "up", *where)
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert name in line and "64-bit" in line
+    assert nothing_migrated(database)
+
+    validate = cli("migrate", "validate", *where)
+    assert validate.exit_code == 1
+    assert f"{name}: error: version is larger than goose's 64-bit limit [filename]" in (
+        validate.stdout
+    )
+
+
+LONG_ID = "a" * 33
+
+
+def test_python_revision_id_longer_than_alembic_version_is_refused_up_front(
+    database: Database, project: Path
+) -> None:
+    python_revision(project, LONG_ID, "2")
+    where = (*database.options, "--migrations-dir", str(project / "sql"))
+    for command in ("up", "status"):
+        result = cli("migrate", command, *where)
+        assert result.exit_code == 1, result.stdout
+        line = one_error_line(result.stderr)
+        assert f"{LONG_ID}_rev.py" in line and "32" in line
+    assert nothing_migrated(database)
+
+    validate = cli("migrate", "validate", *where)
+    assert validate.exit_code == 1
+    assert f"{LONG_ID}_rev.py: error: revision id" in validate.stdout
+    assert "[revision-id]" in validate.stdout

@@ -79,7 +79,10 @@ def validate_command(
         )
         directory = str(settings.migrations_dir)
         report = validate.lint(
-            validate.read_directory(settings.migrations_dir), os.environ, directory=directory
+            validate.read_directory(settings.migrations_dir),
+            os.environ,
+            directory=directory,
+            revision_ids=validate.read_revision_ids(settings.versions_dir),
         )
     except Exception as exc:
         _cannot_run(_message(exc))

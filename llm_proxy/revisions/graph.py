@@ -22,6 +22,9 @@ from llm_proxy.errors import StateConflict
 # The comment line in a goose file that names its parents (docs/revision-graph.md);
 # goose reads it as a comment.
 AFTER_MARKER = "-- llm-proxy: after"
+# alembic_version.version_num is VARCHAR(32) (Alembic's DDL): PostgreSQL and MySQL
+# refuse a longer id mid-run, SQLite stores it silently; refused up front alike.
+MAX_REVISION_ID = 32
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,11 @@ class Graph:
 
     @classmethod
     def build(cls, nodes: Iterable[Node]) -> Graph:
-        """The graph of `nodes`; StateConflict for a duplicate id, an unknown parent,
-        a cycle, or goose files out of version order."""
+        """The graph of `nodes`; StateConflict for an id too long for alembic_version,
+        a duplicate id, an unknown parent, a cycle, or goose files out of version order."""
         by_id: dict[str, Node] = {}
         for node in nodes:
+            check_id_length(node)
             if node.revision in by_id:
                 raise StateConflict(
                     f"revision id {node.revision!r} is used twice: "
@@ -170,6 +174,15 @@ class Graph:
     def by_goose_version(self) -> dict[int, str]:
         """Revision id of each goose version."""
         return {n.goose_version: n.revision for n in self.goose_revisions()}  # type: ignore[misc]
+
+
+def check_id_length(node: Node) -> None:
+    """StateConflict when `node`'s id cannot be stored in alembic_version."""
+    if len(node.revision) > MAX_REVISION_ID:
+        raise StateConflict(
+            f"{node.name}: revision id {node.revision!r} is {len(node.revision)} characters; "
+            f"alembic_version holds at most {MAX_REVISION_ID}: choose a shorter id"
+        )
 
 
 def _number(text: str) -> int | None:
