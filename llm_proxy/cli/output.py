@@ -41,6 +41,7 @@ def status_lines(report: Status) -> list[str]:
         lines.append(f"    {when:<24} -- {row.name}{suffix}")
     if len(report.heads) > 1:  # a true branch: `up` applies every head
         lines.append(f"note: {len(report.heads)} heads: {', '.join(report.heads)}")
+    lines.extend(f"warning: {problem.message}" for problem in report.goose_problems)
     return lines
 
 
@@ -74,5 +75,14 @@ def status_json(report: Status, settings: Settings) -> dict[str, Any]:
                 ),
             }
             for row in report.rows
+        ],
+        "goose_row_problems": [
+            {
+                "kind": problem.kind,
+                "version": problem.version,
+                "row_ids": list(problem.row_ids),
+                "message": problem.message,
+            }
+            for problem in report.goose_problems
         ],
     }

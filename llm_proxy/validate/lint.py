@@ -1,10 +1,12 @@
 """`llm-proxy migrate validate`: find problems in a goose directory before a database does.
 
-Three parts, kept apart:
+Four parts, kept apart:
 
 - the lint (pure, no I/O): ``lint`` and ``lint_file`` check names and versions, parse every file
   and apply the rules below to bytes already read, reporting every problem in every file;
-- ``read_directory`` (I/O): the bytes of every ``*.sql`` entry of a directory;
+- ``read_directory`` (I/O): the bytes of every ``*.sql`` entry of a directory, and
+  ``read_revision_ids`` (I/O): the ids of the project's Python revisions;
+- ``rows.check_database`` (I/O, its own module): a database's goose_db_version rows;
 - ``roundtrip.scratch_database`` and ``roundtrip.round_trip`` (I/O, their own module): up,
   down-to 0 and up again on a database made for the purpose and thrown away afterwards.
 
@@ -13,7 +15,8 @@ Rules (docs/validation.md describes each): ``parse``, ``encoding``, ``read``, ``
 errors;
 ``bom``, ``missing-down``, ``empty-down``, ``not-idempotent``, ``down-not-reverse``,
 ``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and ``apply-leftover``
-(warning) come from the round trip.
+(warning) come from the round trip; ``duplicate-row``, ``unknown-version`` (errors) and
+``rolled-back-row`` (warning) from a database's goose_db_version (``rows``, --check-db).
 
 The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 """
