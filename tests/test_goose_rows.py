@@ -110,9 +110,11 @@ def test_applied_version_without_file_is_reported(
     database, where = migrated
     insert_rows(database, (7, True))
     status = cli("migrate", "status", *where)
-    (line,) = warnings(status.stdout)
-    assert line.startswith("warning: version 7 is applied")
-    assert [(p["kind"], p["version"]) for p in problems(where)] == [("no file", 7)]
+    assert status.stdout.splitlines()[-1].endswith("-- version 7 (no file)")
+    assert warnings(status.stdout) == []  # the row says it
+    listed = problems(where)
+    assert [(p["kind"], p["version"]) for p in listed] == [("no file", 7)]
+    assert listed[0]["message"].startswith("version 7 is applied")
     result = validate(where)
     assert result.exit_code == 1
     assert "[unknown-version]" in result.stdout

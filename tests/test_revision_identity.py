@@ -314,3 +314,14 @@ def test_python_revision_id_longer_than_alembic_version_is_refused_up_front(
     assert validate.exit_code == 1
     assert f"{LONG_ID}_rev.py: error: revision id" in validate.stdout
     assert "[revision-id]" in validate.stdout
+
+
+def test_stock_alembic_names_both_files_of_a_duplicate_version(
+    project: Path, tmp_path: Path
+) -> None:
+    table_file(project / "sql", "00001_again.sql", "again")
+    history = run_alembic("history", cwd=project, db=tmp_path / "dup.db")
+    assert history.returncode != 0
+    (line,) = history.stdout.splitlines()  # Alembic prints its FAILED line on stdout
+    assert line.startswith("FAILED: duplicate migration version 1: ")
+    assert "1_a.sql" in line and "00001_again.sql" in line
