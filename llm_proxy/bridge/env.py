@@ -17,7 +17,7 @@ from llm_proxy.db import locks
 from llm_proxy.db.engine import create_engine
 from llm_proxy.errors import LockTimeout, MigrationError
 from llm_proxy.revisions.reconcile import reconcile as reconcile_view
-from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, snapshot
+from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, respell, snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
 from . import alembic_api, scripts
@@ -190,6 +190,9 @@ def reconcile(connection: Any, migration_context: Any, current: Run) -> None:
     journal.ensure(session)
     partial_runs.ensure(session)
     recorded = snapshot.read(session)  # every table, once
+    renames = current.graph.respellings(recorded.revision_ids())
+    if renames:  # ids an older release spelled otherwise
+        recorded = respell.rewrite(session, recorded, renames)
     view = reconcile_view(
         current.graph,
         recorded.goose.applied.keys(),

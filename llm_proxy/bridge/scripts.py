@@ -1,9 +1,12 @@
 """goose files as Alembic revisions, in one ScriptDirectory with the Python ones.
 
 Each goose file becomes an in-memory Alembic ``Script`` whose revision id is
-the file's version as written (``00001``), whose parent is the previous goose
-file (or what its ``-- llm-proxy: after`` line names) and whose docstring is
-the description (see ``runner.revision_module``). No .py file is generated.
+the file's version number (``00001``, whatever the name's padding), whose
+parent is the previous goose file (or what its ``-- llm-proxy: after`` line
+names) and whose docstring is the description (see ``runner.revision_module``).
+No .py file is generated. A Python revision naming a goose file by another
+spelling of its number (``down_revision = "1"``) is given the file's id, as
+the graph resolved it, before Alembic maps the revisions.
 
 Two ways in: an llm-proxy command already loaded the graph and the goose
 files (``for_run``: nothing is read or checked twice); the stock ``alembic``
@@ -48,7 +51,7 @@ class Loaded:
 
     @cached_property
     def scripts(self) -> list[Script]:
-        return [*goose_scripts(self.goose, self.graph), *self.python]
+        return [*goose_scripts(self.goose, self.graph), *_as_resolved(self.python, self.graph)]
 
 
 def python_nodes(scripts: Iterable[Any]) -> list[Node]:
@@ -69,6 +72,23 @@ def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if not value:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _as_resolved(python: list[Script], graph: Graph) -> list[Script]:
+    """The Python revisions with the parents and dependencies the graph resolved
+    (a goose file named by another spelling of its number gets the file's id)."""
+    for script in python:
+        node = graph.nodes[script.revision]
+        if _as_tuple(script.down_revision) != node.parents:
+            script.down_revision = _scalar(node.parents)
+        if _as_tuple(script.dependencies) != node.dependencies:
+            script.dependencies = _scalar(node.dependencies)
+    return python
+
+
+def _scalar(revisions: tuple[str, ...]) -> str | tuple[str, ...] | None:
+    """Alembic's own shape: None, one id, or a tuple of them."""
+    return None if not revisions else revisions[0] if len(revisions) == 1 else revisions
 
 
 def build_graph(goose: Sequence[GooseMigration], python: Sequence[Any]) -> Graph:

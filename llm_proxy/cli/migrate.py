@@ -61,9 +61,36 @@ def _up_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def refuse_flag_combinations(
+    *,
+    dry_run: bool,
+    offline_sql: bool,
+    start: str | None,
+    allow_missing: bool = False,
+    ignore_checksums: bool = False,
+) -> None:
+    """A UsageError naming both flags when the flags of up/up-to/down/down-to
+    contradict each other or one would be silently ignored."""
+    if start is not None and not offline_sql:
+        raise click.UsageError(
+            "--from needs --sql: it says where the database is for the offline script; "
+            "without --sql the database itself says"
+        )
+    if not offline_sql:
+        return
+    for flag, given, why in (
+        ("--dry-run", dry_run, "--dry-run lists the files that would run, --sql prints their SQL"),
+        ("--allow-missing", allow_missing, "--sql reads no database, so nothing can be missing"),
+        ("--ignore-checksums", ignore_checksums, "--sql reads no database, compares no checksum"),
+    ):
+        if given:
+            raise click.UsageError(f"{flag} and --sql cannot be combined: {why}")
+
+
 def _run_up(settings: Settings, to: str | None, **flags: Any) -> None:
     from llm_proxy import migrate
 
+    refuse_flag_combinations(**flags)
     if flags["offline_sql"]:
         click.echo(
             migrate.sql_script(settings, direction="up", start=flags["start"], end=to), nl=False
@@ -131,6 +158,7 @@ def down(settings: Settings, dry_run: bool, offline_sql: bool, start: str | None
     """Roll back the most recently applied migration."""
     from llm_proxy import migrate
 
+    refuse_flag_combinations(dry_run=dry_run, offline_sql=offline_sql, start=start)
     if offline_sql:
         click.echo(migrate.sql_script(settings, direction="down", start=start), nl=False)
         return
@@ -154,6 +182,7 @@ def down_to(
     """Roll back migrations newer than VERSION (0 rolls back everything)."""
     from llm_proxy import migrate
 
+    refuse_flag_combinations(dry_run=dry_run, offline_sql=offline_sql, start=start)
     if offline_sql:
         click.echo(
             migrate.sql_script(settings, direction="down", start=start, end=version), nl=False

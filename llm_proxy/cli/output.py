@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from llm_proxy.goose.history import NO_FILE
+
 if TYPE_CHECKING:
     from llm_proxy.config import Settings
     from llm_proxy.migrate.reading import Status
@@ -41,6 +43,11 @@ def status_lines(report: Status) -> list[str]:
         lines.append(f"    {when:<24} -- {row.name}{suffix}")
     if len(report.heads) > 1:  # a true branch: `up` applies every head
         lines.append(f"note: {len(report.heads)} heads: {', '.join(report.heads)}")
+    lines.extend(
+        f"warning: {problem.message}"
+        for problem in report.goose_problems
+        if problem.kind != NO_FILE  # its own row above says "(no file)"
+    )
     return lines
 
 
@@ -74,5 +81,14 @@ def status_json(report: Status, settings: Settings) -> dict[str, Any]:
                 ),
             }
             for row in report.rows
+        ],
+        "goose_row_problems": [
+            {
+                "kind": problem.kind,
+                "version": problem.version,
+                "row_ids": list(problem.row_ids),
+                "message": problem.message,
+            }
+            for problem in report.goose_problems
         ],
     }

@@ -64,12 +64,19 @@ def _plural(count: int, word: str) -> str:
     is_flag=True,
     help="Also run up, down-to 0 and up again on a scratch database.",
 )
+@click.option(
+    "--check-db",
+    is_flag=True,
+    help="Also read goose_db_version of the database --db/--database-url (or the environment) "
+    "names, read only, and report duplicate or inconsistent rows.",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def validate_command(
     db: str | None,
     database_url: str | None,
     migrations_dir: str | None,
     apply_: bool,
+    check_db: bool,
     strict: bool,
 ) -> None:
     """Check every migration file: names, parsing and common mistakes.
@@ -84,7 +91,10 @@ def validate_command(
         )
         directory = str(settings.migrations_dir)
         report = validate.lint(
-            validate.read_directory(settings.migrations_dir), os.environ, directory=directory
+            validate.read_directory(settings.migrations_dir),
+            os.environ,
+            directory=directory,
+            revision_ids=validate.read_revision_ids(settings.versions_dir),
         )
     except Exception as exc:
         _cannot_run(_message(exc))
@@ -92,6 +102,9 @@ def validate_command(
 
     findings = list(report.findings)
     outcome = ""
+    if check_db:
+        found, outcome = _check_database(settings, report)
+        findings.extend(found)
     if apply_:
         if settings.dialect.is_server and not database_url:
             _cannot_run(
@@ -104,9 +117,9 @@ def validate_command(
             applied, where = _apply(settings, report, directory)
             findings.extend(applied)
             broke = any(f.rule == "apply" for f in applied)
-            outcome = f"; up, down-to 0, up on {where}: {'failed' if broke else 'passed'}"
+            outcome += f"; up, down-to 0, up on {where}: {'failed' if broke else 'passed'}"
         else:
-            outcome = "; --apply skipped: the files above do not load"
+            outcome += "; --apply skipped: the files above do not load"
 
     for finding in findings:
         click.echo(finding.render())
@@ -143,6 +156,21 @@ def _sigterm_unwinds() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _check_database(settings: llm_config.Settings, report: Report) -> tuple[list[Finding], str]:
+    """The findings of the database's goose_db_version rows, and the summary's part;
+    exits 2 when the database cannot be read."""
+    if not report.loadable:
+        return [], "; --check-db skipped: the files above do not load"
+    from llm_proxy.validate import rows
+
+    try:
+        found = rows.check_database(settings)
+    except Exception as exc:
+        _cannot_run(_message(exc))
+        raise  # unreachable: _cannot_run exits
+    return found, f"; goose_db_version rows of {settings.where}: {_plural(len(found), 'problem')}"
 
 
 def _apply(

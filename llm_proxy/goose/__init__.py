@@ -17,6 +17,7 @@ _EXPORTS = {
     "new_migration_text": "files",
     "next_sequential_name": "files",
     "parse_filename": "files",
+    "revision_id": "files",
     "sanitize_description": "files",
     "timestamp_name": "files",
     "GooseParseError": "parser",

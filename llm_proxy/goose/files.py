@@ -3,6 +3,10 @@
 Naming follows goose v3: ``{version}_{description}.sql`` where the version is the text before the
 first ``_``, a positive 64-bit integer. Only names ending in ``.sql`` (case-sensitive, like goose's
 ``*.sql`` glob) are migrations; subdirectories are not scanned.
+
+goose knows a file by its version number alone (``1_a.sql`` and ``00001_a.sql`` are both version
+1), so its Alembic revision id is derived from the number, never from the spelling:
+``revision_id``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "new_migration_text",
     "next_sequential_name",
     "parse_filename",
+    "revision_id",
     "sanitize_description",
     "timestamp_name",
 ]
@@ -58,6 +63,19 @@ class MigrationFile:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def revision(self) -> str:
+        """Its Alembic revision id: the version number, however the name pads it."""
+        return revision_id(self.version)
+
+
+def revision_id(version: int) -> str:
+    """The Alembic revision id of goose `version`: the number padded to goose's five
+    digits, the spelling of the shipped files (``00001``), so that databases they
+    migrated keep their ids. Longer numbers (timestamps) keep their digits; no id is
+    longer than 19 characters (int64), so each fits alembic_version's VARCHAR(32)."""
+    return f"{version:0{DEFAULT_WIDTH}d}"
 
 
 def parse_filename(name: str) -> tuple[int, str, str] | None:

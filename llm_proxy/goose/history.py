@@ -4,12 +4,20 @@
 current version is the version of the newest applied row (by id). Older goose
 recorded a rollback as a row with is_applied = false instead of deleting, so
 the newest row of a version decides its state.
+
+Rows that goose and llm-proxy would read differently, or that show a
+migration ran twice, are ``RowProblem``s (``GooseState.problems``): `status`
+and `validate --check-db` report them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+
+DUPLICATE = "duplicate"
+NO_FILE = "no file"
+ROLLED_BACK = "rolled back"
 
 
 @dataclass(frozen=True)
@@ -23,17 +31,29 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class RowProblem:
+    """Rows of one version that are not what one goose run leaves."""
+
+    kind: str  # DUPLICATE, NO_FILE or ROLLED_BACK
+    version: int
+    row_ids: tuple[int, ...]
+    message: str  # one line saying what it means and what to do
+
+
+@dataclass(frozen=True)
 class GooseState:
     """What goose_db_version says: which versions are applied, and the current one."""
 
     applied: dict[int, object]  # version -> tstamp of the row that applied it
     current_version: int  # newest applied row by id; 0 when only the initial row exists
+    rows: tuple[VersionRow, ...] = ()  # every row, oldest first
 
     @classmethod
     def from_rows(cls, rows: Iterable[VersionRow]) -> GooseState:
         """Read rows as goose does: the newest row of a version decides it."""
+        ordered = tuple(sorted(rows, key=lambda r: r.id))
         latest: dict[int, VersionRow] = {}
-        for row in sorted(rows, key=lambda r: r.id):
+        for row in ordered:
             latest[row.version_id] = row
         current = 0
         for row in sorted(latest.values(), key=lambda r: r.id, reverse=True):
@@ -45,7 +65,72 @@ class GooseState:
             for row in latest.values()
             if row.is_applied and row.version_id != 0
         }
-        return cls(applied=applied, current_version=current)
+        return cls(applied=applied, current_version=current, rows=ordered)
+
+    def problems(self, known_versions: Collection[int]) -> list[RowProblem]:
+        """By version: a version applied more than once since it was last rolled back
+        (goose `down` deletes every row of it, so one run leaves one row); a version
+        whose newest row is an older goose's rollback (is_applied = false); an
+        applied version that none of `known_versions` (the files here) is."""
+        by_version: dict[int, list[VersionRow]] = {}
+        for row in self.rows:
+            by_version.setdefault(row.version_id, []).append(row)
+        highest = max(by_version, default=0)
+        found = []
+        for version, rows in sorted(by_version.items()):
+            if version == 0:  # the initial row: goose reads it the same however often
+                continue
+            rolled_back = [i for i, row in enumerate(rows) if not row.is_applied]
+            since = rows[rolled_back[-1] + 1 :] if rolled_back else rows
+            if len(since) > 1:
+                found.append(_duplicate(version, tuple(r.id for r in since)))
+            if not rows[-1].is_applied:
+                found.append(_rolled_back(version, rows[-1].id, self.current_version, highest))
+            elif version not in known_versions:
+                found.append(_no_file(version, tuple(r.id for r in since)))
+        return found
+
+
+def _ids(row_ids: tuple[int, ...]) -> str:
+    return ", ".join(str(i) for i in row_ids)
+
+
+def _duplicate(version: int, row_ids: tuple[int, ...]) -> RowProblem:
+    return RowProblem(
+        DUPLICATE,
+        version,
+        row_ids,
+        f"version {version} is recorded as applied {len(row_ids)} times (goose_db_version "
+        f"ids {_ids(row_ids)}): its migration ran more than once, as when goose and llm-proxy "
+        "migrate one database at the same moment; check that its changes were not made "
+        f"twice, then delete all but the oldest of those rows (id {row_ids[0]})",
+    )
+
+
+def _rolled_back(version: int, row_id: int, current: int, highest: int) -> RowProblem:
+    # goose's `up` counts every row of a version as present, whatever is_applied says;
+    # its current version (and ours) skips the version whose newest row is false.
+    not_highest = f", not {highest}" if highest != current else ""
+    return RowProblem(
+        ROLLED_BACK,
+        version,
+        (row_id,),
+        f"version {version} was rolled back by an older goose, which wrote a row with "
+        f"is_applied = false (id {row_id}) instead of deleting its rows: the current version "
+        f"is {current}{not_highest}; goose's up will never apply version {version} again "
+        "(it counts any row), llm-proxy's up will",
+    )
+
+
+def _no_file(version: int, row_ids: tuple[int, ...]) -> RowProblem:
+    return RowProblem(
+        NO_FILE,
+        version,
+        row_ids,
+        f"version {version} is applied (goose_db_version id {_ids(row_ids)}) but no migration "
+        "file here defines it: the database was migrated by newer code, or the file was "
+        "removed; deploy that code or restore the file",
+    )
 
 
 EMPTY = GooseState(applied={}, current_version=0)

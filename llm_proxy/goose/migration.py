@@ -27,7 +27,7 @@ class GooseMigration:
 
     @property
     def revision(self) -> str:
-        return self.file.version_text
+        return self.file.revision
 
     @property
     def version(self) -> int:

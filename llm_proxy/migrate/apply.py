@@ -73,13 +73,13 @@ def apply_up(
     _, pending = plan.plan_up(project.graph, state.view, to, allow_missing)
     if dry_run:
         return UpResult([], state.version, planned=[project.name_of(r) for r in pending])
-    if not pending:
+    if not pending and not state.respellings:
         return UpResult([], state.version)
     project.parse(pending, "up")  # a broken file stops us before anything is created
     # Wait for the lock before importing Alembic: of many instances starting
     # together, the ones that waited re-check and stop here.
     with project.locked(report) as connection:
-        state = project.read_state(connection)
+        state = project.rewrite_spellings(connection, project.read_state(connection))
         if to is None and state.nothing_to_do:
             return UpResult([], state.version)
         ran = _upgrade(project, connection, state, to, allow_missing, ignore_checksums, report)

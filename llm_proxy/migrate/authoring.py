@@ -139,7 +139,7 @@ def fix(settings: Settings) -> FixResult:
     plan = goose_files.fix_plan(existing)
     if not plan:
         return FixResult([], [])
-    new_ids = {f.version_text: new_name.split("_", 1)[0] for f, new_name in plan}
+    new_ids = {f.revision: _revision_of(new_name) for f, new_name in plan}
 
     graph = Project.load(settings).graph
     for node in graph.nodes.values():
@@ -165,6 +165,12 @@ def fix(settings: Settings) -> FixResult:
             _rewrite_marker(migration_file.path, tuple(new_ids.get(r, r) for r in after))
             updated.append(migration_file.path)
     return FixResult(renamed, updated)
+
+
+def _revision_of(name: str) -> str:
+    parsed = goose_files.parse_filename(name)
+    assert parsed is not None  # fix_plan names .sql files
+    return goose_files.revision_id(parsed[0])
 
 
 def _rewrite_marker(path: Path, after: tuple[str, ...]) -> None:

@@ -22,7 +22,7 @@ def repair(settings: Settings, *, report: Callable[[str], None] = _quiet) -> lis
     if settings.dialect.database_missing(settings):
         raise DatabaseUnavailable(f"database file does not exist: {settings.sqlite_path}")
     with project.locked(report) as connection:
-        state = project.read_state(connection)
+        state = project.rewrite_spellings(connection, project.read_state(connection))
         changed = project.modified(state)
         session = project.session(connection)
         journal.ensure(session)

@@ -10,9 +10,9 @@ plain driver (``read_state``) and written only under the migration lock
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 class DatabaseState:
     """What the database records, and the reconciled view every plan starts from."""
 
-    recorded: Snapshot
+    recorded: Snapshot  # revision ids as the graph spells them
     view: DatabaseView
+    # Ids the database records in another spelling (an older release's), mapped
+    # to the graph's; a command that writes rewrites them under the lock.
+    respellings: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
@@ -52,6 +55,7 @@ class DatabaseState:
         return (
             not self.view.pending
             and not self.view.unknown_heads
+            and not self.respellings
             and tuple(sorted(self.view.alembic_heads)) == self.recorded.alembic_heads
         )
 
@@ -70,7 +74,7 @@ class Project:
         """List the goose directory and build the revision graph (once)."""
         _check_directories(settings)
         found = goose_files.discover(settings.migrations_dir)
-        goose = {f.version_text: GooseMigration(f) for f in found}
+        goose = {f.revision: GooseMigration(f) for f in found}
         graph = sources.literal_graph(found, settings.versions_dir)
         if graph is not None:
             return cls(settings, goose, graph)
@@ -127,11 +131,26 @@ class Project:
 
     def state_of(self, recorded: Snapshot) -> DatabaseState:
         """The reconciled state of what a database records."""
+        renames = self.graph.respellings(recorded.revision_ids())
+        if renames:
+            recorded = recorded.respelled(renames)
         goose = recorded.goose
         view = reconcile(
             self.graph, goose.applied.keys(), goose.current_version, recorded.alembic_heads
         )
-        return DatabaseState(recorded, view)
+        return DatabaseState(recorded, view, renames)
+
+    def rewrite_spellings(self, connection: Any, state: DatabaseState) -> DatabaseState:
+        """Under the lock: rewrite ids the database spells otherwise (`state`: as
+        just read on `connection`); the state afterwards."""
+        if not state.respellings:
+            return state
+        from llm_proxy.store import respell
+
+        session = self.session(connection)
+        respell.rewrite(session, snapshot.read(session), state.respellings)
+        connection.commit()
+        return self.read_state(connection)
 
     @contextmanager
     def locked(self, report: Report | None = None) -> Iterator[Any]:

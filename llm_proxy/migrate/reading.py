@@ -7,11 +7,12 @@ revision can only be read by Alembic).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_proxy.config import Settings
 from llm_proxy.db import drivers
+from llm_proxy.goose.history import RowProblem
 from llm_proxy.store import goose_table, journal
 from llm_proxy.store.partial_runs import PartialRun
 from llm_proxy.store.tables import Session, Tables
@@ -41,6 +42,9 @@ class Status:
     rows: list[StatusRow]
     heads: tuple[str, ...]
     applied_heads: tuple[str, ...] = ()
+    # goose_db_version rows goose and llm-proxy would read differently, or that show a
+    # migration ran twice (goose and llm-proxy migrating at once).
+    goose_problems: list[RowProblem] = field(default_factory=list)
 
     @property
     def pending(self) -> list[StatusRow]:
@@ -50,7 +54,8 @@ class Status:
 
 def status(settings: Settings) -> Status:
     """Every migration and whether it is applied, pending, missing (older than the
-    current version and never applied), stopped part-way, or edited since."""
+    current version and never applied), stopped part-way, or edited since; and
+    goose_db_version rows that are not what goose's runs leave."""
     project = Project.load(settings)
     state = project.read_state()
     recorded, view, graph = state.recorded, state.view, project.graph
@@ -104,6 +109,7 @@ def status(settings: Settings) -> Status:
         rows=rows,
         heads=graph.heads,
         applied_heads=graph.heads_of(set(view.applied)),
+        goose_problems=recorded.goose.problems(graph.by_goose_version()),
     )
 
 

@@ -5,18 +5,26 @@ is what every command plans with, built without importing Alembic so that the
 no-op path stays cheap. A goose file's parents are the previous goose file,
 or the revisions its ``-- llm-proxy: after`` line names; Python revisions
 name theirs in ``down_revision`` / ``depends_on``.
+
+A goose file is known by its version number: a reference (or a stored
+alembic_version row) that spells the number otherwise (``1``, ``001`` for
+``00001``) means that file. An id spelled like it but defined by a Python
+revision means that revision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llm_proxy.errors import StateConflict
 
 # The comment line in a goose file that names its parents (docs/revision-graph.md);
 # goose reads it as a comment.
 AFTER_MARKER = "-- llm-proxy: after"
+# alembic_version.version_num is VARCHAR(32) (Alembic's DDL): PostgreSQL and MySQL
+# refuse a longer id mid-run, SQLite stores it silently; refused up front alike.
+MAX_REVISION_ID = 32
 
 
 @dataclass(frozen=True)
@@ -39,16 +47,18 @@ class Graph:
 
     @classmethod
     def build(cls, nodes: Iterable[Node]) -> Graph:
-        """The graph of `nodes`; StateConflict for a duplicate id, an unknown parent,
-        a cycle, or goose files out of version order."""
+        """The graph of `nodes`; StateConflict for an id too long for alembic_version,
+        a duplicate id, an unknown parent, a cycle, or goose files out of version order."""
         by_id: dict[str, Node] = {}
         for node in nodes:
+            check_id_length(node)
             if node.revision in by_id:
                 raise StateConflict(
                     f"revision id {node.revision!r} is used twice: "
                     f"{by_id[node.revision].name} and {node.name}"
                 )
             by_id[node.revision] = node
+        by_id = _references_by_number(by_id)
         for node in by_id.values():
             for parent in (*node.parents, *node.dependencies):
                 if parent not in by_id:
@@ -145,6 +155,18 @@ class Graph:
         )
         return tips or (revision,)
 
+    def canonical(self, revision: str) -> str | None:
+        """The id `revision` means here: itself when a revision has that id, else the
+        goose file whose version it spells (``"1"`` for ``"00001"``); None if neither."""
+        return _canonical(self.nodes, self.by_goose_version(), revision)
+
+    def respellings(self, revisions: Iterable[str]) -> dict[str, str]:
+        """Those of `revisions` (ids a database recorded) that spell a goose version
+        otherwise than its id, mapped to the id."""
+        by_version = self.by_goose_version()
+        found = {r: _canonical(self.nodes, by_version, r) for r in revisions}
+        return {r: c for r, c in found.items() if c is not None and c != r}
+
     def goose_revisions(self) -> list[Node]:
         """The goose files' nodes, in graph order."""
         return [n for n in (self.nodes[r] for r in self.order) if n.goose_version is not None]
@@ -152,6 +174,46 @@ class Graph:
     def by_goose_version(self) -> dict[int, str]:
         """Revision id of each goose version."""
         return {n.goose_version: n.revision for n in self.goose_revisions()}  # type: ignore[misc]
+
+
+def check_id_length(node: Node) -> None:
+    """StateConflict when `node`'s id cannot be stored in alembic_version."""
+    if len(node.revision) > MAX_REVISION_ID:
+        raise StateConflict(
+            f"{node.name}: revision id {node.revision!r} is {len(node.revision)} characters; "
+            f"alembic_version holds at most {MAX_REVISION_ID}: choose a shorter id"
+        )
+
+
+def _number(text: str) -> int | None:
+    """The version `text` spells, if it is ASCII digits (goose's version syntax)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _canonical(nodes: Mapping[str, Node], by_version: Mapping[int, str], text: str) -> str | None:
+    if text in nodes:
+        return text
+    number = _number(text)
+    return by_version.get(number) if number is not None else None
+
+
+def _references_by_number(nodes: dict[str, Node]) -> dict[str, Node]:
+    """Every parent and dependency that names a goose file by another spelling of
+    its version, replaced by the file's id; unknown names are left for the check."""
+    by_version = {
+        n.goose_version: n.revision for n in nodes.values() if n.goose_version is not None
+    }
+
+    def resolved(references: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_canonical(nodes, by_version, r) or r for r in references)
+
+    result = {}
+    for revision, node in nodes.items():
+        parents, dependencies = resolved(node.parents), resolved(node.dependencies)
+        if (parents, dependencies) != (node.parents, node.dependencies):
+            node = replace(node, parents=parents, dependencies=dependencies)
+        result[revision] = node
+    return result
 
 
 def _topological(nodes: Mapping[str, Node]) -> tuple[str, ...]:

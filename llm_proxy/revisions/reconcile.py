@@ -47,8 +47,10 @@ def reconcile(
     unknown_versions = tuple(sorted(v for v in goose_applied if v not in goose_by_version))
     goose_done = {goose_by_version[v] for v in goose_applied if v in goose_by_version}
 
-    known_heads = [h for h in alembic_heads if h in graph.nodes]
-    unknown_heads = tuple(h for h in alembic_heads if h not in graph.nodes)
+    # A row may spell a goose version otherwise (an older release's id): same file.
+    resolved = [(head, graph.canonical(head)) for head in alembic_heads]
+    known_heads = [revision for _, revision in resolved if revision is not None]
+    unknown_heads = tuple(head for head, revision in resolved if revision is None)
     implied = graph.ancestors(known_heads) if known_heads else set()
 
     # Take back goose revisions that goose says are not applied.

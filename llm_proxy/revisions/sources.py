@@ -85,13 +85,13 @@ def goose_nodes(migration_files: Iterable[goose_files.MigrationFile]) -> list[No
         parents = after if after is not None else ((previous,) if previous else ())
         nodes.append(
             Node(
-                revision=migration_file.version_text,
+                revision=migration_file.revision,
                 parents=parents,
                 goose_version=migration_file.version,
                 name=migration_file.name,
             )
         )
-        previous = migration_file.version_text
+        previous = migration_file.revision
     return nodes
 
 

@@ -68,6 +68,14 @@ def forget_sql(tables: Tables, revision: str) -> str:
     )
 
 
+def rename_sql(tables: Tables, old: str, new: str) -> str:
+    """Record an entry under another revision id (the same file, respelled)."""
+    return (
+        f"UPDATE {tables.qualified(JOURNAL_TABLE)} SET revision = {tables.literal(new)} "
+        f"WHERE revision = {tables.literal(old)}"
+    )
+
+
 def update_sql(tables: Tables, revision: str, checksum: str) -> str:
     """Re-record a revision's checksum (repair)."""
     return (

@@ -50,6 +50,14 @@ def progress_sql(tables: Tables, revision: str, done: int) -> str:
     )
 
 
+def rename_sql(tables: Tables, old: str, new: str) -> str:
+    """Keep a marker under another revision id (the same file, respelled)."""
+    return (
+        f"UPDATE {tables.qualified(PARTIAL_RUNS_TABLE)} SET revision = {tables.literal(new)} "
+        f"WHERE revision = {tables.literal(old)}"
+    )
+
+
 def clear_sql(tables: Tables, revision: str) -> str:
     """Remove the marker (with goose's row, or before a fresh start)."""
     return (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, TypeVar
 
 from llm_proxy.goose.history import EMPTY, GooseState
 
@@ -13,6 +14,8 @@ from .tables import ALEMBIC_TABLE, GOOSE_TABLE, JOURNAL_TABLE, PARTIAL_RUNS_TABL
 if TYPE_CHECKING:
     from .journal import Entry
     from .partial_runs import PartialRun
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,27 @@ class Snapshot:
     alembic_heads: tuple[str, ...] = ()
     journal: dict[str, Entry] = field(default_factory=dict)
     partial_runs: dict[str, PartialRun] = field(default_factory=dict)
+
+    def revision_ids(self) -> set[str]:
+        """Every revision id recorded (goose's rows record versions, not ids)."""
+        return {*self.alembic_heads, *self.journal, *self.partial_runs}
+
+    def respelled(self, renames: Mapping[str, str]) -> Snapshot:
+        """The same records with the ids `renames` maps (old -> new) renamed; an
+        entry already recorded under the new id wins over the renamed one."""
+        heads = sorted({renames.get(head, head) for head in self.alembic_heads})
+        return replace(
+            self,
+            alembic_heads=tuple(heads),
+            journal=_renamed(self.journal, renames),
+            partial_runs=_renamed(self.partial_runs, renames),
+        )
+
+
+def _renamed(entries: Mapping[str, _T], renames: Mapping[str, str]) -> dict[str, _T]:
+    result = {renames[key]: value for key, value in entries.items() if key in renames}
+    result.update({key: value for key, value in entries.items() if key not in renames})
+    return result
 
 
 def read(session: Session, *, with_journal: bool = True) -> Snapshot:

@@ -1,18 +1,22 @@
 """`llm-proxy migrate validate`: find problems in a goose directory before a database does.
 
-Three parts, kept apart:
+Four parts, kept apart:
 
 - the lint (pure, no I/O): ``lint`` and ``lint_file`` check names and versions, parse every file
   and apply the rules below to bytes already read, reporting every problem in every file;
-- ``read_directory`` (I/O): the bytes of every ``*.sql`` entry of a directory;
+- ``read_directory`` (I/O): the bytes of every ``*.sql`` entry of a directory, and
+  ``read_revision_ids`` (I/O): the ids of the project's Python revisions;
+- ``rows.check_database`` (I/O, its own module): a database's goose_db_version rows;
 - ``roundtrip.scratch_database`` and ``roundtrip.round_trip`` (I/O, their own module): up,
   down-to 0 and up again on a database made for the purpose and thrown away afterwards.
 
 Rules (docs/validation.md describes each): ``parse``, ``encoding``, ``read``, ``filename``,
-``duplicate-version``, ``transaction-statement`` and ``invalid-if-exists`` are errors;
+``duplicate-version``, ``revision-id``, ``transaction-statement`` and ``invalid-if-exists`` are
+errors;
 ``bom``, ``missing-down``, ``empty-down``, ``not-idempotent``, ``down-not-reverse``,
 ``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and ``apply-leftover``
-(warning) come from the round trip.
+(warning) come from the round trip; ``duplicate-row``, ``unknown-version`` (errors) and
+``rolled-back-row`` (warning) from a database's goose_db_version (``rows``, --check-db).
 
 The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 """
@@ -27,6 +31,8 @@ from types import MappingProxyType
 
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose.parser import GooseParseError, has_bom, parse_sections
+from llm_proxy.revisions.graph import MAX_REVISION_ID
+from llm_proxy.revisions.sources import python_nodes
 
 from .sqlshape import ERROR, WARNING, Section, not_reversed
 from .sqltokens import transaction_keyword
@@ -42,7 +48,9 @@ __all__ = [
 ]
 
 # Rules after which the files cannot even be loaded as migrations: no round trip then.
-BLOCKING_RULES = frozenset({"parse", "encoding", "read", "filename", "duplicate-version"})
+BLOCKING_RULES = frozenset(
+    {"parse", "encoding", "read", "filename", "duplicate-version", "revision-id"}
+)
 SCRATCH_PREFIX = "llmproxy_validate_"
 _EMPTY_ENV: Mapping[str, str] = MappingProxyType({})
 
@@ -152,6 +160,13 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return True
 
 
+def read_revision_ids(versions_dir: Path) -> list[tuple[str, str]]:
+    """``(path, revision id)`` of each Python revision in ``versions_dir`` that can be
+    read literally (one that needs Alembic to read is checked when it runs)."""
+    nodes = python_nodes(versions_dir) or []
+    return [(str(versions_dir / node.name), node.revision) for node in nodes]
+
+
 # ---------------------------------------------------------------- lint (pure)
 
 
@@ -160,8 +175,10 @@ def lint(
     env: Mapping[str, str] | None = None,
     *,
     directory: str = ".",
+    revision_ids: Sequence[tuple[str, str]] = (),
 ) -> Report:
-    """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment)."""
+    """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment);
+    ``revision_ids``: ``(path, id)`` of the project's Python revisions."""
     environment = _EMPTY_ENV if env is None else env
     findings: list[Finding] = []
     lines: dict[str, StatementLines] = {}
@@ -182,6 +199,7 @@ def lint(
             Finding(directory, None, WARNING, "no-migrations", "no *.sql migration files")
         )
     findings.extend(check_names([s.path for s in migrations]))
+    findings.extend(check_revision_ids(revision_ids))
     for source in migrations:
         if source.data is None:
             findings.append(Finding(source.path, None, ERROR, "read", source.problem or "unread"))
@@ -226,6 +244,23 @@ def check_names(paths: Sequence[str]) -> list[Finding]:
                 )
             )
     return findings
+
+
+def check_revision_ids(revision_ids: Sequence[tuple[str, str]]) -> list[Finding]:
+    """Python revision ids too long for alembic_version (goose files' ids, derived from
+    a 64-bit version, always fit)."""
+    return [
+        Finding(
+            path,
+            None,
+            ERROR,
+            "revision-id",
+            f"revision id {revision!r} is {len(revision)} characters; alembic_version "
+            f"holds at most {MAX_REVISION_ID}: choose a shorter id",
+        )
+        for path, revision in revision_ids
+        if len(revision) > MAX_REVISION_ID
+    ]
 
 
 def lint_file(

@@ -207,6 +207,12 @@ def test_order_is_topological_goose_first_then_by_id(
             "leaves out 00001.sql",
             id="later-goose-without-parents",
         ),
+        pytest.param(
+            f"00001 {'p' * 33}<00001",
+            f"{'p' * 33}.py: revision id '{'p' * 33}' is 33 characters; alembic_version "
+            "holds at most 32",
+            id="id-too-long-for-alembic-version",
+        ),
     ],
 )
 def test_build_refuses_broken_graphs(spec: str, message: str) -> None:
@@ -223,6 +229,8 @@ def test_build_refuses_broken_graphs(spec: str, message: str) -> None:
         pytest.param("00001 p<|00001 00002<p", id="previous-goose-reached-by-depends-on"),
         pytest.param("p 00001<p 00002", id="first-goose-after-python"),
         pytest.param("00001 00005 00100", id="version-numbers-with-gaps"),
+        pytest.param(f"00001 {'p' * 32}<00001", id="id-of-32-characters-fits"),
+        pytest.param("00001 00002 p<2 00003<p", id="goose-named-by-another-padding"),
     ],
 )
 def test_goose_order_rule_accepts(spec: str) -> None:

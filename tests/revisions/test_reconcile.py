@@ -328,6 +328,37 @@ ROWS = [
         ),
         id="alembic-unknown-head-no-files",
     ),
+    # ---- alembic_version spelling a goose version otherwise (an older release's ids)
+    pytest.param(
+        Row(LINEAR, (1, 2), ("2",), applied="00001 00002", heads="00002", pending="00003"),
+        id="alembic-head-unpadded",
+    ),
+    pytest.param(
+        Row(LINEAR, (1, 2, 3), ("0000000003",), applied="00001 00002 00003", heads="00003"),
+        id="alembic-head-overpadded",
+    ),
+    pytest.param(
+        Row(
+            "00001 00002 py:0002<00001",
+            (1, 2),
+            ("0002",),
+            applied="00001 0002 00002",
+            heads="00002 0002",
+        ),
+        id="alembic-head-is-a-python-id-spelled-like-a-number",
+    ),
+    pytest.param(
+        Row(
+            LINEAR,
+            (1, 2),
+            ("7",),
+            applied="00001 00002",
+            heads="00002 7",
+            pending="00003",
+            unknown_heads="7",
+        ),
+        id="alembic-head-number-no-file-defines",
+    ),
     # ---- goose rows naming versions with no file
     pytest.param(
         Row(
