@@ -121,3 +121,130 @@ def test_migrate_stamp_of_an_unknown_version_is_one_line(doors: Doors) -> None:
     assert result.code == 1
     assert result.stderr.strip() == "Error: no migration with version '42'"
     assert doors.database.goose_versions() is None
+
+
+# ------------------------------------------------ 2. read-only commands (14.5)
+
+READ_ONLY = [
+    ("current",),
+    ("current", "--verbose"),
+    ("history", "--indicate-current"),
+    ("history", "-r", "current:"),
+    ("heads",),
+    ("branches",),
+    ("show", "00001"),
+    ("show", "current"),
+]
+
+
+def goose_only(doors: Doors, versions: tuple[int, ...]) -> None:
+    """A database only goose has migrated: its table and rows, nothing of Alembic's."""
+    from llm_proxy.store import goose_table
+    from llm_proxy.store.tables import Tables
+
+    tables = Tables(doors.database.settings.dialect)
+    doors.database.execute(
+        goose_table.create_sql(tables), *(goose_table.insert_sql(tables, v) for v in (0, *versions))
+    )
+
+
+@pytest.mark.parametrize("argv", READ_ONLY, ids=" ".join)
+def test_read_only_commands_create_nothing(
+    argv: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    doors = open_doors("sqlite", tmp_path=tmp_path, monkeypatch=monkeypatch, request=request)
+    missing = tmp_path / "nowhere" / "missing.db"
+    monkeypatch.setenv("DATABASE_PATH", str(missing))
+    outcome = doors.alembic(*argv)
+    assert outcome.ok, outcome.stdout
+    assert not missing.parent.exists()
+
+    # From another directory, the ini's relative sqlite:///data/llm-proxy.db.
+    monkeypatch.delenv("DATABASE_PATH")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert doors.alembic(*argv).ok
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv", [("current",), ("history", "-i"), ("show", "current")], ids=" ".join
+)
+def test_read_only_commands_neither_lock_nor_write(
+    doors: Doors, argv: tuple[str, ...], monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from llm_proxy.db import locks
+
+    goose_only(doors, (1, 2, 3, 4, 5, 6))
+    before = doors.database.tables()
+    monkeypatch.setenv("LLM_PROXY_LOCK_TIMEOUT", "1")
+    with locks.for_database(doors.database.settings).hold():  # another migration runs
+        outcome = doors.alembic(*argv)
+    assert outcome.ok, outcome.stdout
+    assert doors.database.tables() == before  # no alembic_version, no table of ours
+    assert doors.database.goose_versions() == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_current_says_what_alembic_version_holds_and_when_goose_disagrees(doors: Doors) -> None:
+    goose_only(doors, (1, 2, 3, 4, 5, 6))
+    outcome = doors.alembic("current")
+    assert outcome.ok and outcome.stdout == ""
+    assert (
+        "alembic_version holds nothing, but goose_db_version puts the database at 00006; "
+        "the next command that writes"
+    ) in outcome.stderr
+
+    # The first command that writes adopts the database, under the lock.
+    expect_ok(doors.alembic("upgrade", "heads"))
+    assert doors.database.alembic_heads() == ["00006"]
+    assert doors.database.ran() == []
+    outcome = doors.alembic("current")
+    assert outcome.stdout.strip() == "00006 (head)"
+    assert "goose_db_version" not in outcome.stderr
+
+
+def test_a_lost_goose_table_is_refused_by_both_doors_until_stamped(doors: Doors) -> None:
+    expect_ok(doors.alembic("upgrade", "head"))
+    doors.database.execute("DROP TABLE goose_db_version")
+    way_out = (
+        "goose_db_version does not exist, but alembic_version says 00006 is applied: nothing "
+        "runs until goose's table is back; restore it from a backup or, if the schema really "
+        "is at 00006, record that with `llm-proxy migrate stamp 00006` (or `alembic stamp 00006`)"
+    )
+
+    current = doors.alembic("current")
+    assert current.stdout.strip() == "00006 (head)"
+    assert way_out in current.stderr
+    assert doors.database.alembic_heads() == ["00006"]
+
+    upgrade = doors.alembic("upgrade", "head")
+    assert upgrade.code == 1 and upgrade.stdout.strip() == f"FAILED: {way_out}"
+    for argv in (("up",), ("down",), ("down-to", "0"), ("redo",)):
+        refused = doors.llm_proxy(*argv)
+        assert refused.code == 1 and refused.stderr.strip() == f"Error: {way_out}", argv
+    downgrade = doors.alembic("downgrade", "-1")
+    assert downgrade.code == 1 and way_out in downgrade.stdout
+    assert doors.database.ran() == [("up", v) for v in FILES]  # nothing ran again
+    assert doors.database.goose_versions() is None
+    assert doors.database.alembic_heads() == ["00006"]
+
+    expect_ok(doors.llm_proxy("stamp", "00006"))
+    assert doors.database.goose_versions() == [0, 1, 2, 3, 4, 5, 6]
+    assert "no migrations to run" in expect_ok(doors.llm_proxy("up"))
+    expect_ok(doors.alembic("upgrade", "head"))
+    assert doors.database.ran() == [("up", v) for v in FILES]
+
+
+def test_a_lost_goose_table_is_restored_by_the_stock_stamp_too(doors: Doors) -> None:
+    expect_ok(doors.alembic("upgrade", "00004"))
+    doors.database.execute("DROP TABLE goose_db_version")
+    expect_ok(doors.alembic("stamp", "00004"))
+    model = GooseModel(FILES)
+    model.stamp(4)
+    agree(doors, model, ["00004"])
+    expect_ok(doors.alembic("upgrade", "head"))
+    assert doors.database.ran() == [("up", v) for v in FILES]

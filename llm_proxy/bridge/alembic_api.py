@@ -46,11 +46,26 @@ def replace_from_config(function: Callable[[Any, Any], Any]) -> None:
 # public way to ask which command runs; env.py needs to know before anything
 # is written.
 
+# Work functions of the commands that only read the database: `current` (which
+# alone also says so, with ``dont_mutate``), `show current`, `history` showing
+# the current revision, `edit current`, and `revision` with revision_environment.
+_READ_ONLY_WORK = frozenset(
+    {"display_version", "show_current", "_display_current_history", "edit_current", "nothing"}
+)
+
 
 def _command_options(context: Any) -> dict[str, Any]:
     """``context_opts`` of the running EnvironmentContext; `context` is it, or the
     ``alembic.context`` module that proxies it (``_proxy``)."""
     return getattr(context, "_proxy", context).context_opts
+
+
+def reads_only(context: Any) -> bool:
+    """Whether the running command only reads the database. A command not known
+    here counts as one that writes."""
+    options = _command_options(context)
+    work = getattr(options.get("fn"), "__name__", "")
+    return bool(options.get("dont_mutate")) or work in _READ_ONLY_WORK
 
 
 def is_stamp(context: Any) -> bool:

@@ -46,12 +46,17 @@ def view_of(recorded: Snapshot, run: Run) -> DatabaseView:
     )
 
 
-def refuse(view: DatabaseView, steps: Iterable[Any], run: Run) -> None:
+def refuse(view: DatabaseView, steps: Iterable[Any], run: Run, *, stamping: bool) -> None:
     """Refuse the steps (Alembic's ``MigrationInfo``) a command is about to run
     where `llm-proxy migrate` would refuse them: applying on contradicting
     tables or past missing migrations, rolling back from a version no file
-    defines. A stamp runs nothing and is always allowed: it is the way out."""
-    moves = [step for step in steps if not step.is_stamp]
+    defines or on tables rolling back does not mend. A stamp runs nothing and
+    is always allowed: it is the way out."""
+    if stamping:
+        return
+    moves = list(steps)
+    if not moves:
+        plan.check_consistent(view)  # even with nothing to do, as `up` refuses
     if any(step.is_upgrade for step in moves):
         plan.check_runnable(view)
         plan.check_consistent(view)

@@ -5,19 +5,26 @@ behave the same: one transaction per migration, the migration lock held for
 the whole run, both version tables reconciled under that lock and what the
 command will do checked by goose's rules before anything runs, "OK <file>"
 reported once a migration has committed.
+
+Commands that only read (`current`, `history` showing the current revision,
+`show current`) take no lock, create no file and write nothing: they report
+what the tables say, and warn when the two version tables disagree.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from llm_proxy.db import locks
+from llm_proxy.db import drivers, locks
 from llm_proxy.db.engine import create_engine
 from llm_proxy.errors import LlmProxyError, LockTimeout, MigrationError
+from llm_proxy.revisions.reconcile import DatabaseView
 from llm_proxy.store import goose_table, journal
+from llm_proxy.store.snapshot import Snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
 from . import alembic_api, bookkeeping, scripts
@@ -27,6 +34,9 @@ from .runner import driver_executor
 
 GIVEN_CONNECTION_KEY = "connection"  # Alembic's cookbook: a connection the caller opened
 ALLOW_MISSING_X_ARGUMENT = "allow_missing"  # `alembic -x allow_missing=true upgrade ...`
+
+# Where the stock command's notes go: the logger Alembic's own env.py templates use.
+log = logging.getLogger("alembic.env")
 
 
 def include_object(
@@ -52,6 +62,8 @@ def run(target_metadata: Any = None) -> None:
     try:
         if context.is_offline_mode():
             _run_offline(context, current, target_metadata)
+        elif alembic_api.reads_only(context):
+            _read_only(context, current, target_metadata)
         else:
             _run_online(context, current, target_metadata)
     except LlmProxyError as exc:
@@ -164,6 +176,9 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
         if alembic_api.is_stamp(context):
             # Also when the stamp had no step to take (alembic_version was there
             # already, but goose's rows may not be: a table restored, or lost).
+            # Without a step, Alembic's own reads left a transaction open.
+            if connection.in_transaction():
+                connection.commit()
             with connection.begin():
                 bookkeeping.follow_stamp(
                     _session(connection, current), current, ensure_alembic_table
@@ -196,8 +211,49 @@ def _prepare(
         start = view.alembic_heads
     steps = alembic_api.planned_steps(context, migration_context, start)
     if steps is not None:
-        bookkeeping.refuse(view, steps, current)
+        bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
     bookkeeping.reconcile(session, recorded, view, current, ensure_alembic_table)
+
+
+def _read_only(context: Any, current: Run, target_metadata: Any) -> None:
+    """A command that only reads: no lock, no file created, nothing written.
+    It shows what alembic_version holds, with a warning when goose's rows say
+    otherwise."""
+    settings = current.settings
+    options = {**_options(current, target_metadata), "dont_mutate": True}
+    import sqlalchemy
+
+    if settings.dialect.database_missing(settings):
+        # Nothing to read and nothing may be created: an empty in-memory
+        # database stands in, so the command shows what an empty one shows.
+        with sqlalchemy.create_engine("sqlite://").connect() as connection:
+            context.configure(connection=connection, **options)
+            context.run_migrations()
+        return
+    with drivers.connection(settings) as session:
+        engine = create_engine(settings, session=session)
+        with engine.connect() as opened:
+            # Autocommit: no BEGIN IMMEDIATE on SQLite, no transaction left open.
+            connection = opened.execution_options(isolation_level="AUTOCOMMIT")
+            context.configure(connection=connection, **options)
+            recorded, view = bookkeeping.read(_session(connection, current), current)
+            _warn_disagreement(recorded, view)
+            context.run_migrations()
+
+
+def _warn_disagreement(recorded: Snapshot, view: DatabaseView) -> None:
+    if view.conflict is not None:
+        log.warning(view.conflict.message)
+        return
+    expected = tuple(sorted(view.alembic_heads))
+    if expected == recorded.alembic_heads:
+        return
+    held = ", ".join(recorded.alembic_heads) or "nothing"
+    log.warning(
+        f"alembic_version holds {held}, but goose_db_version puts the database at "
+        f"{', '.join(expected) or 'base'}; the next command that writes (`alembic upgrade "
+        "heads`, `llm-proxy migrate up`) records that in alembic_version"
+    )
 
 
 def _session(connection: Any, current: Run) -> Session:
