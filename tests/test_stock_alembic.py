@@ -248,3 +248,112 @@ def test_a_lost_goose_table_is_restored_by_the_stock_stamp_too(doors: Doors) -> 
     agree(doors, model, ["00004"])
     expect_ok(doors.alembic("upgrade", "head"))
     assert doors.database.ran() == [("up", v) for v in FILES]
+
+
+# ------------------------------------------------ 3. the same rules through both doors (14.6)
+
+
+def applied_out_of_order_by_goose(doors: Doors) -> GooseModel:
+    """goose applied 00001, 00002 and 00004 (00003 was added later, below them)."""
+    for version in (1, 2, 4):
+        doors.goose("up", version)
+    model = GooseModel.with_rows(FILES, (0, 1, 2, 4))
+    model.ran = [("up", 1), ("up", 2), ("up", 4)]
+    return model
+
+
+MISSING = "found 1 missing migrations before current version 4: 00003_step_3.sql"
+
+
+@pytest.mark.parametrize(
+    "argv", [("upgrade", "head"), ("upgrade", "+1"), ("upgrade", "00003")], ids=" ".join
+)
+def test_missing_migrations_are_refused_by_the_stock_door_too(
+    doors: Doors, argv: tuple[str, ...]
+) -> None:
+    model = applied_out_of_order_by_goose(doors)
+    ours = doors.llm_proxy("up")
+    assert ours.code == 1
+    assert ours.stderr.strip() == f"Error: {MISSING} (use --allow-missing to apply them)"
+
+    stock = doors.alembic(*argv)
+    assert stock.code == 1
+    assert stock.stdout.strip() == f"FAILED: {MISSING} (use -x allow_missing=true to apply them)"
+    assert doors.database.ran() == model.ran
+    assert doors.database.goose_versions() == model.versions_by_id
+
+
+@pytest.mark.parametrize("door", ["alembic", "llm-proxy"])
+def test_allow_missing_applies_them_as_goose_does_through_either_door(
+    doors: Doors, door: str
+) -> None:
+    model = applied_out_of_order_by_goose(doors)
+    if door == "alembic":
+        expect_ok(doors.alembic("-x", "allow_missing=true", "upgrade", "head"))
+    else:
+        expect_ok(doors.llm_proxy("up", "--allow-missing"))
+    model.up(allow_missing=True)
+    assert doors.database.ran() == model.ran
+    assert doors.database.goose_versions() == model.versions_by_id
+    assert doors.database.alembic_heads() == ["00006"]
+
+
+PYTHON_ON_00006 = "feedface0001"
+
+
+def goose_rolled_back_under_a_python_revision(doors: Doors) -> str:
+    """00001-00006 and a Python revision on 00006 applied; then goose rolled back
+    00006. Returns the message every refusal gives."""
+    doors.add_python_revision(PYTHON_ON_00006, "00006", logged_as=100)
+    expect_ok(doors.alembic("upgrade", "head"))
+    doors.goose("down", 6)
+    return (
+        "goose_db_version says 00006_step_6.sql is not applied, but Python revision(s) "
+        f"{PYTHON_ON_00006} built on it are: roll them back with `llm-proxy migrate down-to "
+        "00005` (or `alembic downgrade 00005`), re-apply it with goose, or record where the "
+        "schema really is with `llm-proxy migrate stamp VERSION`"
+    )
+
+
+def test_python_revision_on_a_rolled_back_goose_file_is_one_line_naming_the_way_out(
+    doors: Doors,
+) -> None:
+    message = goose_rolled_back_under_a_python_revision(doors)
+    before = doors.database.ran()
+
+    stock = doors.alembic("upgrade", "head")
+    assert stock.code == 1 and stock.stdout.strip() == f"FAILED: {message}"
+    ours = doors.llm_proxy("up")
+    assert ours.code == 1 and ours.stderr.strip() == f"Error: {message}"
+    current = doors.alembic("current")
+    assert current.ok and current.stdout.strip() == f"{PYTHON_ON_00006} (head)"
+    assert message in current.stderr
+    assert expect_ok(doors.llm_proxy("version")).strip() == "Current migration version: 5"
+    assert doors.database.ran() == before
+    assert doors.database.alembic_heads() == [PYTHON_ON_00006]
+
+
+@pytest.mark.parametrize(
+    "way_out",
+    [
+        ("llm-proxy", "down-to", "00005"),
+        ("alembic", "downgrade", "00005"),
+        ("llm-proxy", "stamp", "00005"),
+    ],
+    ids=" ".join,
+)
+def test_following_the_advice_gets_out(doors: Doors, way_out: tuple[str, ...]) -> None:
+    goose_rolled_back_under_a_python_revision(doors)
+    before = doors.database.ran()
+    door, *argv = way_out
+    expect_ok(doors.alembic(*argv) if door == "alembic" else doors.llm_proxy(*argv))
+
+    rolled_back = [("down", 100)] if argv[0] != "stamp" else []
+    assert doors.database.ran() == before + rolled_back  # 00006's Down does not run twice
+    assert doors.database.alembic_heads() == ["00005"]
+    assert doors.database.goose_versions() == [0, 1, 2, 3, 4, 5]
+
+    expect_ok(doors.llm_proxy("up"))
+    assert doors.database.ran()[-2:] == [("up", 6), ("up", 100)]
+    assert doors.database.alembic_heads() == [PYTHON_ON_00006]
+    assert doors.database.goose_versions() == [0, 1, 2, 3, 4, 5, 6]

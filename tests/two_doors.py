@@ -36,6 +36,24 @@ RAN_LOG_DDL = {
 }
 DIALECTS = tuple(RAN_LOG_DDL)
 
+PYTHON_REVISION = """\
+\"\"\"logged\"\"\"
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{parent}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("INSERT INTO ran_log (direction, version) VALUES ('up', {logged_as})")
+
+
+def downgrade() -> None:
+    op.execute("INSERT INTO ran_log (direction, version) VALUES ('down', {logged_as})")
+"""
+
 
 def logging_migration(version: int) -> str:
     return (
@@ -180,6 +198,35 @@ class Doors:
             except SystemExit as exc:  # Alembic's `FAILED: ...` for a CommandError
                 code = 1 if exc.code else 0
         return Outcome(code, out.getvalue(), err.getvalue())
+
+    def goose(self, direction: str, version: int) -> None:
+        """What the goose binary does for one file: create its table if missing,
+        run the file's statements, then its row change (insert on up, delete on
+        down)."""
+        from llm_proxy.goose.files import discover
+        from llm_proxy.goose.parser import parse
+        from llm_proxy.store import goose_table
+        from llm_proxy.store.tables import Tables
+
+        (migration,) = [f for f in discover(self.project / "migrations") if f.version == version]
+        section = parse(migration.path.read_text(encoding="utf-8"), direction)
+        tables = Tables(self.database.settings.dialect)
+        record = (
+            goose_table.insert_sql(tables, version)
+            if direction == "up"
+            else goose_table.delete_sql(tables, version)
+        )
+        if self.database.goose_versions() is None:
+            self.database.execute(goose_table.create_sql(tables), goose_table.insert_sql(tables, 0))
+        self.database.execute(*section.statements, record)
+
+    def add_python_revision(self, revision: str, parent: str, logged_as: int) -> None:
+        """A Python revision after `parent` that logs ('up'|'down', `logged_as`)."""
+        path = self.project / "alembic" / "versions" / f"{revision}_logged.py"
+        path.write_text(
+            PYTHON_REVISION.format(revision=revision, parent=parent, logged_as=logged_as),
+            encoding="utf-8",
+        )
 
     def llm_proxy(self, *argv: str) -> Outcome:
         """`llm-proxy migrate ARGV...` from the project directory."""
