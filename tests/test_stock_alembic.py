@@ -357,3 +357,22 @@ def test_following_the_advice_gets_out(doors: Doors, way_out: tuple[str, ...]) -
     assert doors.database.ran()[-2:] == [("up", 6), ("up", 100)]
     assert doors.database.alembic_heads() == [PYTHON_ON_00006]
     assert doors.database.goose_versions() == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_an_offline_stamp_script_moves_goose_rows_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import sqlite3
+
+    doors = open_doors("sqlite", tmp_path=tmp_path, monkeypatch=monkeypatch, request=request)
+    model = GooseModel(FILES)
+    expect_ok(doors.alembic("upgrade", "00002"))
+    model.up_to(2)
+    path = Path(doors.database.env["DATABASE_PATH"])
+    for start, end in (("00002", "00005"), ("00005", "00001")):
+        script = expect_ok(doors.alembic("stamp", "--sql", f"{start}:{end}"))
+        with sqlite3.connect(path, isolation_level=None) as connection:
+            connection.executescript(script)
+        model.stamp(int(end))
+        agree(doors, model, [end])
+    assert doors.database.ran() == [("up", 1), ("up", 2)]

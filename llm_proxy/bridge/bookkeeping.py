@@ -9,7 +9,8 @@ contradict each other are left untouched: only the way out may write.
 A stamp (``follow_stamp``) moves goose's rows with Alembic's pointer, exactly
 as goose would have moved them by migrating (``history.stamp_changes``), and
 our checksums with them, so that no later command undoes the stamp or runs a
-stamped migration again.
+stamped migration again. A stamp script (``--sql``) cannot read goose's rows:
+it writes those of the goose files the stamp crosses (``stamp_rows_sql``).
 """
 
 from __future__ import annotations
@@ -111,3 +112,18 @@ def follow_stamp(
         return
     journal.prune(session, recorded.journal, view.applied)
     journal.adopt(session, recorded.journal, sorted(view.applied), run.paths)
+
+
+def stamp_rows_sql(run: Run, source: Iterable[str], destination: Iterable[str]) -> list[str]:
+    """For a stamp script: goose's row changes for a stamp from revisions `source`
+    to `destination`, as goose writes them on a table that agrees with
+    alembic_version (a row per goose file crossed going up; going down, every
+    row of each, newest first)."""
+    start = goose_version_reached(run.graph, source)
+    end = goose_version_reached(run.graph, destination)
+    crossed = sorted(
+        v for v in run.graph.by_goose_version() if min(start, end) < v <= max(start, end)
+    )
+    if end > start:
+        return [goose_table.insert_sql(run.tables, v) for v in crossed]
+    return [goose_table.delete_sql(run.tables, v) for v in reversed(crossed)]

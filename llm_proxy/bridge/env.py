@@ -104,8 +104,16 @@ def _options(current: Run, target_metadata: Any) -> dict[str, Any]:
 
 
 def _run_offline(context: Any, current: Run, target_metadata: Any) -> None:
+    def stamp_rows(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        # A stamp script moves goose's rows too, or its stamp would be taken back.
+        if step.is_stamp:
+            source, destination = step.source_revision_ids, step.destination_revision_ids
+            for sql in bookkeeping.stamp_rows_sql(current, source, destination):
+                ctx.impl.static_output(sql + ";")
+
     context.configure(
         url=current.settings.url,
+        on_version_apply=stamp_rows,
         literal_binds=True,
         transaction_per_migration=True,
         # The script is for a person to run; wrap each migration in BEGIN/COMMIT
