@@ -116,6 +116,20 @@ def test_migrate_stamp_command(doors: Doors) -> None:
     assert doors.database.journal() == []
 
 
+def test_stamp_waits_for_the_migration_lock(doors: Doors, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_proxy.db import locks
+
+    monkeypatch.setenv("LLM_PROXY_LOCK_TIMEOUT", "1")
+    with locks.for_database(doors.database.settings).hold():  # another migration runs
+        ours = doors.llm_proxy("stamp", "3")
+        stock = doors.alembic("stamp", "00003")
+    assert ours.code == 1 and "timed out after 1s waiting for the migration lock" in ours.stderr
+    assert stock.code == 1
+    assert stock.stdout.startswith("FAILED: timed out after 1s waiting for the migration lock")
+    assert doors.database.goose_versions() is None
+    assert doors.database.alembic_heads() == []
+
+
 def test_migrate_stamp_of_an_unknown_version_is_one_line(doors: Doors) -> None:
     result = doors.llm_proxy("stamp", "42")
     assert result.code == 1
