@@ -233,8 +233,14 @@ def _read_only(context: Any, current: Run, target_metadata: Any) -> None:
 
     if settings.dialect.database_missing(settings):
         # Nothing to read and nothing may be created: an empty in-memory
-        # database stands in, so the command shows what an empty one shows.
-        with sqlalchemy.create_engine("sqlite://").connect() as connection:
+        # database stands in (under the file's URL, which `current -v` shows),
+        # so the command shows what an empty one shows.
+        import sqlite3
+
+        stand_in = sqlalchemy.create_engine(
+            settings.url, creator=lambda: sqlite3.connect(":memory:")
+        )
+        with stand_in.connect() as connection:
             context.configure(connection=connection, **options)
             context.run_migrations()
         return
