@@ -240,8 +240,9 @@ def test_a_lost_goose_table_is_refused_by_both_doors_until_stamped(doors: Doors)
     for argv in (("up",), ("down",), ("down-to", "0"), ("redo",)):
         refused = doors.llm_proxy(*argv)
         assert refused.code == 1 and refused.stderr.strip() == f"Error: {way_out}", argv
-    downgrade = doors.alembic("downgrade", "-1")
-    assert downgrade.code == 1 and way_out in downgrade.stdout
+    for argv in (("downgrade", "-1"), ("check",)):
+        refused = doors.alembic(*argv)
+        assert refused.code == 1 and refused.stdout.strip() == f"FAILED: {way_out}", argv
     assert doors.database.ran() == [("up", v) for v in FILES]  # nothing ran again
     assert doors.database.goose_versions() is None
     assert doors.database.alembic_heads() == ["00006"]

@@ -47,15 +47,17 @@ def view_of(recorded: Snapshot, run: Run) -> DatabaseView:
     )
 
 
-def refuse(view: DatabaseView, steps: Iterable[Any], run: Run, *, stamping: bool) -> None:
+def refuse(view: DatabaseView, steps: Iterable[Any] | None, run: Run, *, stamping: bool) -> None:
     """Refuse the steps (Alembic's ``MigrationInfo``) a command is about to run
     where `llm-proxy migrate` would refuse them: applying on contradicting
     tables or past missing migrations, rolling back from a version no file
     defines or on tables rolling back does not mend. A stamp runs nothing and
-    is always allowed: it is the way out."""
+    is always allowed: it is the way out. `steps` None: a command that runs no
+    migration (`check`, `revision --autogenerate`), refused on contradicting
+    tables too, whose alembic_version cannot be brought in line."""
     if stamping:
         return
-    moves = list(steps)
+    moves = list(steps or ())
     if not moves:
         plan.check_consistent(view)  # even with nothing to do, as `up` refuses
     if any(step.is_upgrade for step in moves):

@@ -218,8 +218,7 @@ def _prepare(
     else:
         start = view.alembic_heads
     steps = alembic_api.planned_steps(context, migration_context, start)
-    if steps is not None:
-        bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
+    bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
     bookkeeping.reconcile(session, recorded, view, current, ensure_alembic_table)
 
 
