@@ -78,6 +78,30 @@ def test_the_page_has_commands_for_every_step() -> None:
         assert command in script, command
 
 
+def test_the_stock_commands_section_covers_every_command() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Using stock Alembic commands", 1)[1].split("\n## ", 1)[0]
+    for command in (
+        "history",
+        "heads",
+        "branches",
+        "show",
+        "current",
+        "upgrade",
+        "downgrade",
+        "-1",
+        "--sql",
+        "stamp",
+        "--purge",
+        "revision --autogenerate",
+        "merge",
+        "check",
+        "-x allow_missing=true",
+        "llm-proxy migrate stamp",
+    ):
+        assert f"`{command}" in section or f" {command}" in section, command
+
+
 def test_the_walk_through_runs_as_written(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "checkout", package=True)
     bin_dir = tmp_path / "bin"

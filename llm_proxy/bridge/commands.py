@@ -57,6 +57,14 @@ def downgrade(run: Run, destination: str) -> None:
     _call(lambda config: command.downgrade(config, destination), run)
 
 
+def stamp(run: Run, destination: str, *, purge: bool = False) -> None:
+    """Record `destination` ("base", or a revision id) as reached, running nothing;
+    env.py moves goose's rows with alembic_version."""
+    from alembic import command
+
+    _call(lambda config: command.stamp(config, destination, purge=purge), run)
+
+
 def offline_script(run: Run, direction: str, revisions: str) -> str:
     """The SQL Alembic would run for `revisions` ("start:end"), with no connection."""
     from alembic import command

@@ -2,30 +2,41 @@
 
 `alembic upgrade` and `llm-proxy migrate up` both land in ``run()``, so they
 behave the same: one transaction per migration, the migration lock held for
-the whole run, both version tables reconciled under that lock before anything
-runs, "OK <file>" reported once a migration has committed.
+the whole run, both version tables reconciled under that lock and what the
+command will do checked by goose's rules before anything runs, "OK <file>"
+reported once a migration has committed.
+
+Commands that only read (`current`, `history` showing the current revision,
+`show current`) take no lock, create no file and write nothing: they report
+what the tables say, and warn when the two version tables disagree.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from llm_proxy.db import locks
+from llm_proxy.db import drivers, locks
 from llm_proxy.db.engine import create_engine
-from llm_proxy.errors import LockTimeout, MigrationError
-from llm_proxy.revisions.reconcile import reconcile as reconcile_view
-from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, respell, snapshot
+from llm_proxy.errors import LlmProxyError, LockTimeout, MigrationError
+from llm_proxy.revisions.reconcile import DatabaseView
+from llm_proxy.store import goose_table, journal
+from llm_proxy.store.snapshot import Snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
-from . import alembic_api, scripts
+from . import alembic_api, bookkeeping, scripts
 from .config import settings_from
 from .run import RUN_KEY, Run, run_of
 from .runner import driver_executor
 
 GIVEN_CONNECTION_KEY = "connection"  # Alembic's cookbook: a connection the caller opened
+ALLOW_MISSING_X_ARGUMENT = "allow_missing"  # `alembic -x allow_missing=true upgrade ...`
+
+# Where the stock command's notes go: the logger Alembic's own env.py templates use.
+log = logging.getLogger("alembic.env")
 
 
 def include_object(
@@ -47,23 +58,38 @@ def run(target_metadata: Any = None) -> None:
             from logging.config import fileConfig
 
             fileConfig(config.config_file_name, disable_existing_loggers=False)
-        current = _stock_run(config, context.script)
-    if context.is_offline_mode():
-        _run_offline(context, current, target_metadata)
-    else:
-        _run_online(context, current, target_metadata)
+        current = _stock_run(config, context)
+    try:
+        if context.is_offline_mode():
+            _run_offline(context, current, target_metadata)
+        elif alembic_api.reads_only(context):
+            _read_only(context, current, target_metadata)
+        else:
+            _run_online(context, current, target_metadata)
+    except LlmProxyError as exc:
+        if not current.stock:
+            raise
+        # The stock command prints a CommandError as one `FAILED:` line.
+        from alembic.util import CommandError
+
+        raise CommandError(str(exc)) from exc
 
 
-def _stock_run(config: Any, directory: Any) -> Run:
-    """The Run of a stock `alembic` command, from its Config and script directory."""
-    loaded = scripts.loaded(directory)
+def _stock_run(config: Any, context: Any) -> Run:
+    """The Run of a stock `alembic` command, from its Config, script directory
+    and `-x` arguments."""
+    loaded = scripts.loaded(context.script)
+    arguments = context.get_x_argument(as_dictionary=True)
+    allow_missing = arguments.get(ALLOW_MISSING_X_ARGUMENT, "false").strip().lower()
     return Run(
         settings=settings_from(config),
         graph=loaded.graph,
         goose={m.revision: m for m in loaded.goose},
         paths=scripts.file_paths(loaded),
         python_scripts=loaded.python,
-        script_directory=directory,
+        script_directory=context.script,
+        allow_missing=allow_missing in ("true", "1", "yes", "on"),
+        stock=True,
     )
 
 
@@ -78,8 +104,16 @@ def _options(current: Run, target_metadata: Any) -> dict[str, Any]:
 
 
 def _run_offline(context: Any, current: Run, target_metadata: Any) -> None:
+    def stamp_rows(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        # A stamp script moves goose's rows too, or its stamp would be taken back.
+        if step.is_stamp:
+            source, destination = step.source_revision_ids, step.destination_revision_ids
+            for sql in bookkeeping.stamp_rows_sql(current, source, destination):
+                ctx.impl.static_output(sql + ";")
+
     context.configure(
         url=current.settings.url,
+        on_version_apply=stamp_rows,
         literal_binds=True,
         transaction_per_migration=True,
         # The script is for a person to run; wrap each migration in BEGIN/COMMIT
@@ -131,6 +165,9 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
     migration_context = context.get_context()
     from sqlalchemy import event
 
+    def ensure_alembic_table() -> None:
+        alembic_api.ensure_version_table(migration_context)
+
     # "OK <file>" is printed once its transaction has committed, never before:
     # SQLAlchemy's commit event fires before the COMMIT runs, so a line waits for
     # the next transaction to begin, or for the end of the run.
@@ -138,16 +175,102 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
     event.listen(connection, "rollback", timer.discard)
     try:
         with connection.begin():
-            reconcile(connection, migration_context, current)
+            session = _session(connection, current)
+            _prepare(context, migration_context, current, session, ensure_alembic_table)
         timer.start()
         with context.begin_transaction():
             context.run_migrations()
         timer.flush()
+        if alembic_api.is_stamp(context):
+            # Also when the stamp had no step to take (alembic_version was there
+            # already, but goose's rows may not be: a table restored, or lost).
+            # Without a step, Alembic's own reads left a transaction open.
+            if connection.in_transaction():
+                connection.commit()
+            with connection.begin():
+                bookkeeping.follow_stamp(
+                    _session(connection, current), current, ensure_alembic_table
+                )
     except Exception as exc:
         raise _user_facing(exc, current) from exc
     finally:
         event.remove(connection, "begin", timer.flush)
         event.remove(connection, "rollback", timer.discard)
+
+
+def _prepare(
+    context: Any,
+    migration_context: Any,
+    current: Run,
+    session: Session,
+    ensure_alembic_table: Callable[[], None],
+) -> None:
+    """Under the lock, before anything runs: read and reconcile both tables,
+    refuse what goose's rules forbid in what the command is about to do, then
+    write the reconciled alembic_version (and create the tables that are missing)."""
+    recorded, view = bookkeeping.read(session, current, rewrite_spellings=True)
+    current.goose_applied = frozenset(recorded.goose.applied)
+    # The heads Alembic will start from once alembic_version is reconciled.
+    if alembic_api.purges(context):
+        start: tuple[str, ...] = ()
+    elif view.conflict is not None:
+        start = recorded.alembic_heads
+    else:
+        start = view.alembic_heads
+    steps = alembic_api.planned_steps(context, migration_context, start)
+    bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
+    bookkeeping.reconcile(session, recorded, view, current, ensure_alembic_table)
+
+
+def _read_only(context: Any, current: Run, target_metadata: Any) -> None:
+    """A command that only reads: no lock, no file created, nothing written.
+    It shows what alembic_version holds, with a warning when goose's rows say
+    otherwise."""
+    settings = current.settings
+    options = {**_options(current, target_metadata), "dont_mutate": True}
+    import sqlalchemy
+
+    if settings.dialect.database_missing(settings):
+        # Nothing to read and nothing may be created: an empty in-memory
+        # database stands in (under the file's URL, which `current -v` shows),
+        # so the command shows what an empty one shows.
+        import sqlite3
+
+        stand_in = sqlalchemy.create_engine(
+            settings.url, creator=lambda: sqlite3.connect(":memory:")
+        )
+        with stand_in.connect() as connection:
+            context.configure(connection=connection, **options)
+            context.run_migrations()
+        return
+    with drivers.connection(settings) as session:
+        engine = create_engine(settings, session=session)
+        with engine.connect() as opened:
+            # Autocommit: no BEGIN IMMEDIATE on SQLite, no transaction left open.
+            connection = opened.execution_options(isolation_level="AUTOCOMMIT")
+            context.configure(connection=connection, **options)
+            recorded, view = bookkeeping.read(_session(connection, current), current)
+            _warn_disagreement(recorded, view)
+            context.run_migrations()
+
+
+def _warn_disagreement(recorded: Snapshot, view: DatabaseView) -> None:
+    if view.conflict is not None:
+        log.warning(view.conflict.message)
+        return
+    expected = tuple(sorted(view.alembic_heads))
+    if expected == recorded.alembic_heads:
+        return
+    held = ", ".join(recorded.alembic_heads) or "nothing"
+    log.warning(
+        f"alembic_version holds {held}, but goose_db_version puts the database at "
+        f"{', '.join(expected) or 'base'}; the next command that writes (`alembic upgrade "
+        "heads`, `llm-proxy migrate up`) records that in alembic_version"
+    )
+
+
+def _session(connection: Any, current: Run) -> Session:
+    return Session(_executor(connection), current.tables)
 
 
 def _user_facing(exc: Exception, current: Run) -> Exception:
@@ -181,35 +304,6 @@ def _executor(connection: Any) -> Callable[[str], list[Any]]:
     return execute
 
 
-def reconcile(connection: Any, migration_context: Any, current: Run) -> None:
-    """Bring alembic_version in line with goose_db_version (goose wins for goose
-    revisions), make sure goose's table and ours exist, and record checksums of
-    applied files that have none. Runs under the lock."""
-    session = Session(_executor(connection), current.tables)
-    goose_table.ensure(session)
-    journal.ensure(session)
-    partial_runs.ensure(session)
-    recorded = snapshot.read(session)  # every table, once
-    renames = current.graph.respellings(recorded.revision_ids())
-    if renames:  # ids an older release spelled otherwise
-        recorded = respell.rewrite(session, recorded, renames)
-    view = reconcile_view(
-        current.graph,
-        recorded.goose.applied.keys(),
-        recorded.goose.current_version,
-        recorded.alembic_heads,
-    )
-    journal.prune(session, recorded.journal, view.applied)
-    partial_runs.prune(session, recorded.partial_runs, view.applied)
-    journal.adopt(session, recorded.journal, sorted(view.applied), current.paths)
-    current.goose_applied = frozenset(recorded.goose.applied)
-    if tuple(sorted(view.alembic_heads)) == recorded.alembic_heads:
-        return
-    alembic_api.ensure_version_table(migration_context)
-    for sql in alembic_table.replace_heads_sql(current.tables, view.alembic_heads):
-        session.execute(sql)
-
-
 class _StepTimer:
     """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision, once the
     revision's transaction has committed, and records what ran."""
@@ -235,6 +329,9 @@ class _StepTimer:
         now = time.perf_counter()
         elapsed_ms = (now - self.last) * 1000.0
         self.last = now
+        if step.is_stamp:  # nothing ran: goose's rows follow Alembic's, in its transaction
+            bookkeeping.follow_stamp(_session(ctx.connection, self.run), self.run)
+            return
         revision = step.up_revision_id
         script = ctx.script.get_revision(revision) if ctx.script else None
         if revision in self.run.skipped:  # journaled when it was adopted

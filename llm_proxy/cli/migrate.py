@@ -251,6 +251,21 @@ def version(settings: Settings, as_json: bool) -> None:
 
 @migrate.command()
 @database_options
+@click.argument("version")
+@click.option(
+    "--purge", is_flag=True, help="Empty alembic_version first (whatever revisions it names)."
+)
+@handle_errors
+def stamp(settings: Settings, version: str, purge: bool) -> None:
+    """Record VERSION as reached without running any migration (0: none)."""
+    from llm_proxy import migrate
+
+    current = migrate.stamp(settings, version, purge=purge, report=reporter)
+    click.echo(output.STAMPED.format(version=version, current=current))
+
+
+@migrate.command()
+@database_options
 @handle_errors
 def repair(settings: Settings) -> None:
     """Re-record checksums of applied files after a deliberate edit."""

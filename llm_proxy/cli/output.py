@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 NO_MIGRATIONS = "goose: no migrations to run. current version: {version}"
 APPLIED = "Migrations applied successfully"
 ROLLED_BACK = "Migration rolled back successfully"
+STAMPED = "stamped {version} without running any migration; current migration version: {current}"
 
 
 def goose_time(stamp: dt.datetime) -> str:

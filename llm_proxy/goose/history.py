@@ -12,7 +12,7 @@ and `validate --check-db` report them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 DUPLICATE = "duplicate"
@@ -134,3 +134,34 @@ def _no_file(version: int, row_ids: tuple[int, ...]) -> RowProblem:
 
 
 EMPTY = GooseState(applied={}, current_version=0)
+
+
+@dataclass(frozen=True)
+class StampChanges:
+    """The rows a stamp writes: versions to insert (in order), versions to delete."""
+
+    insert: tuple[int, ...] = ()
+    delete: tuple[int, ...] = ()
+
+
+def stamp_changes(rows: Sequence[VersionRow], files: Iterable[int], target: int) -> StampChanges:
+    """The rows goose would have written, without running anything, had it
+    migrated this table to `target` (goose itself has no stamp):
+
+    - up (`target` at or above the current version): a row for each file above
+      the highest version the table records, up to `target`; a file below it
+      that has no row stays missing, as goose would leave it;
+    - down: roll back the current version while it is above `target`, reading
+      the current version again after each (every row of a version goes).
+    """
+    remaining = list(rows)
+    current = GooseState.from_rows(remaining).current_version
+    if target >= current:
+        highest = max((row.version_id for row in remaining), default=0)
+        return StampChanges(insert=tuple(v for v in sorted(set(files)) if highest < v <= target))
+    deleted = []
+    while current > target:
+        deleted.append(current)
+        remaining = [row for row in remaining if row.version_id != current]
+        current = GooseState.from_rows(remaining).current_version
+    return StampChanges(delete=tuple(deleted))

@@ -12,7 +12,8 @@ LlmProxyError`` subclasses whose message is one line for the user.
 
 Applying: ``up``, ``down``, ``down_to``, ``redo``, ``reset``.
 Reading: ``status``, ``version``.
-Offline and repairs: ``sql_script``, ``repair``.
+Offline and repairs: ``sql_script``, ``repair``, ``stamp`` (record a version
+as reached without running anything).
 Writing new migrations: ``create``, ``fix``.
 For applications that keep the loaded project: ``Project`` and ``apply_up``.
 
@@ -37,6 +38,7 @@ _EXPORTS = {
     "StatusRow": "reading",
     "sql_script": "offline",
     "repair": "checksums",
+    "stamp": "stamping",
     "create": "authoring",
     "fix": "authoring",
     "Created": "authoring",

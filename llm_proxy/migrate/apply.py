@@ -105,7 +105,7 @@ def _upgrade(
     _warn_partial(project, state, pending, report)
     from llm_proxy.bridge import commands as alembic_commands  # only when there is work
 
-    run = project.run(report, connection)
+    run = project.run(report, connection, allow_missing=allow_missing)
     alembic_commands.upgrade(run, target or "heads")
     project.keep(run)
     return run.ran

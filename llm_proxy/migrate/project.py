@@ -56,6 +56,7 @@ class DatabaseState:
             not self.view.pending
             and not self.view.unknown_heads
             and not self.respellings
+            and self.view.conflict is None
             and tuple(sorted(self.view.alembic_heads)) == self.recorded.alembic_heads
         )
 
@@ -136,7 +137,11 @@ class Project:
             recorded = recorded.respelled(renames)
         goose = recorded.goose
         view = reconcile(
-            self.graph, goose.applied.keys(), goose.current_version, recorded.alembic_heads
+            self.graph,
+            goose.applied.keys(),
+            goose.current_version,
+            recorded.alembic_heads,
+            goose_table=recorded.goose_table,
         )
         return DatabaseState(recorded, view, renames)
 
@@ -186,7 +191,13 @@ class Project:
             if migration is not None:
                 migration.section(direction)
 
-    def run(self, report: Report | None = None, locked_connection: Any = None) -> Run:
+    def run(
+        self,
+        report: Report | None = None,
+        locked_connection: Any = None,
+        *,
+        allow_missing: bool = False,
+    ) -> Run:
         """What an Alembic command needs, from what this project loaded."""
         from llm_proxy.bridge.run import Run
 
@@ -198,6 +209,7 @@ class Project:
             report=report,
             locked_connection=locked_connection,
             python_scripts=self.python_scripts,
+            allow_missing=allow_missing,
         )
 
     def keep(self, run: Run) -> None:

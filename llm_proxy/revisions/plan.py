@@ -7,7 +7,7 @@ whose message says what to do instead.
 
 from __future__ import annotations
 
-from llm_proxy.errors import MigrateError
+from llm_proxy.errors import MigrateError, StateConflict
 
 from .graph import Graph
 from .reconcile import DatabaseView
@@ -43,10 +43,32 @@ def check_runnable(view: DatabaseView) -> None:
         )
 
 
+def check_consistent(view: DatabaseView, *, rolling_back: bool = False) -> None:
+    """Refuse to run anything on tables that contradict each other, but for
+    rolling back when that is the way out the conflict names."""
+    conflict = view.conflict
+    if conflict is not None and not (rolling_back and conflict.rollback_helps):
+        raise StateConflict(conflict.message)
+
+
+def check_missing(
+    graph: Graph, view: DatabaseView, allow_missing: bool, option: str = "--allow-missing"
+) -> None:
+    """Refuse missing migrations (never applied, older than the current version),
+    as goose does, unless `allow_missing`; `option` is how the user allows them."""
+    if view.missing and not allow_missing:
+        names = ", ".join(name_of(graph, r) for r in view.missing)
+        raise MigrateError(
+            f"found {len(view.missing)} missing migrations before current version "
+            f"{view.goose_current}: {names} (use {option} to apply them)"
+        )
+
+
 def check_rollback(view: DatabaseView) -> None:
     """Rolling back from a version no file defines would skip it and undo older
     ones: refuse, as goose does ("no migration N")."""
     check_runnable(view)
+    check_consistent(view, rolling_back=True)
     if view.goose_current in view.unknown_versions:
         raise MigrateError(
             f"the database is at version {view.goose_current}, which no migration file "
@@ -59,15 +81,11 @@ def plan_up(
 ) -> tuple[str | None, list[str]]:
     """(target revision or None for all heads, revisions to apply in order)."""
     check_runnable(view)
+    check_consistent(view)
     target = resolve_target(graph, to) if to is not None else None
     if to is not None and target is None:
         return None, []
-    if view.missing and not allow_missing:
-        names = ", ".join(name_of(graph, r) for r in view.missing)
-        raise MigrateError(
-            f"found {len(view.missing)} missing migrations before current version "
-            f"{view.goose_current}: {names} (use --allow-missing to apply them)"
-        )
+    check_missing(graph, view, allow_missing)
     wanted = graph.ancestors([target]) if target else set(graph.nodes)
     return target, [r for r in view.pending if r in wanted]
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from llm_proxy.errors import StateConflict
-
 from .graph import Graph
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Version tables that no rule reconciles: what is wrong, and the way out."""
+
+    message: str  # one line, naming the command that gets out of it
+    rollback_helps: bool = False  # rolling back the revisions involved is a way out
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class DatabaseView:
     unknown_versions: tuple[int, ...] = ()  # applied in goose_db_version, no file
     unknown_heads: tuple[str, ...] = ()  # in alembic_version, no revision
     pending: tuple[str, ...] = field(default=())  # not applied, in apply order
+    # Set when the tables contradict each other; alembic_heads then keeps what
+    # alembic_version holds, and only the way out named in it may write.
+    conflict: Conflict | None = None
 
 
 def reconcile(
@@ -34,13 +43,19 @@ def reconcile(
     goose_applied: Iterable[int],
     goose_current: int,
     alembic_heads: Sequence[str],
+    *,
+    goose_table: bool = True,
 ) -> DatabaseView:
     """Merge goose_db_version and alembic_version into one view.
 
     goose rows win for goose revisions: a goose revision alembic_version
     implies but goose does not record is taken back (with everything after
     it), and goose revisions recorded by goose are added as far as their
-    parents allow. Python revisions are Alembic's alone.
+    parents allow. Python revisions are Alembic's alone. Two states are
+    conflicts rather than rules: goose took back a goose revision that applied
+    Python revisions build on, and goose's table is gone (`goose_table`
+    False) while alembic_version implies goose revisions; taking those back
+    would run them again.
     """
     goose_by_version = graph.by_goose_version()
     goose_applied = set(goose_applied)
@@ -52,20 +67,32 @@ def reconcile(
     known_heads = [revision for _, revision in resolved if revision is not None]
     unknown_heads = tuple(head for head, revision in resolved if revision is None)
     implied = graph.ancestors(known_heads) if known_heads else set()
+    recorded_heads = (*known_heads, *unknown_heads)
+
+    if not goose_table and any(graph.nodes[r].goose_version is not None for r in implied):
+        return DatabaseView(
+            applied=frozenset(implied),
+            alembic_heads=recorded_heads,
+            goose_current=goose_current,
+            unknown_heads=unknown_heads,
+            pending=tuple(r for r in graph.order if r not in implied),
+            conflict=Conflict(_lost_goose_table(known_heads)),
+        )
 
     # Take back goose revisions that goose says are not applied.
+    conflict = None
     undone = {r for r in implied if graph.nodes[r].goose_version is not None} - goose_done
     if undone:
         dropped = undone | (graph.descendants(undone) & implied)
         python_dropped = sorted(r for r in dropped if graph.nodes[r].goose_version is None)
         if python_dropped:
+            # Python revisions are Alembic's alone: they stay applied, and so
+            # does alembic_version, until someone decides.
             first = min(undone, key=lambda r: graph.nodes[r].goose_version or 0)
-            raise StateConflict(
-                f"goose_db_version says {graph.nodes[first].name} is not applied, but Python "
-                f"revision(s) {', '.join(python_dropped)} built on it are; re-apply it with "
-                "goose or roll those revisions back first"
-            )
-        implied -= dropped
+            conflict = Conflict(_python_on_undone(graph, first, python_dropped), True)
+            implied -= undone
+        else:
+            implied -= dropped
 
     # Add goose revisions goose applied, while their parents are in place.
     applied = set(implied)
@@ -77,7 +104,6 @@ def reconcile(
             and all(p in applied for p in (*node.parents, *node.dependencies))
         ):
             applied.add(revision)
-
     # Goose revisions goose applied whose parents are not (allow-missing gaps)
     # are applied in truth though Alembic cannot express it.
     truly_applied = applied | goose_done
@@ -101,10 +127,45 @@ def reconcile(
     pending = tuple(r for r in graph.order if r not in truly_applied)
     return DatabaseView(
         applied=frozenset(truly_applied),
-        alembic_heads=graph.heads_of(applied) + unknown_heads,
+        alembic_heads=recorded_heads if conflict else graph.heads_of(applied) + unknown_heads,
         goose_current=goose_current,
         missing=missing,
         unknown_versions=unknown_versions,
         unknown_heads=unknown_heads,
         pending=pending,
+        conflict=conflict,
+    )
+
+
+def _python_on_undone(graph: Graph, first: str, python: Sequence[str]) -> str:
+    parents = graph.nodes[first].parents
+    below = parents[0] if parents else "0"
+    downgrade_to = parents[0] if parents else "base"
+    return (
+        f"goose_db_version says {graph.nodes[first].name} is not applied, but Python "
+        f"revision(s) {', '.join(python)} built on it are: roll them back with "
+        f"`llm-proxy migrate down-to {below}` (or `alembic downgrade {downgrade_to}`), "
+        "re-apply it with goose, or record where the schema really is with "
+        "`llm-proxy migrate stamp VERSION`"
+    )
+
+
+def _lost_goose_table(heads: Sequence[str]) -> str:
+    named = " ".join(heads)
+    ours = f"`llm-proxy migrate stamp {heads[0]}` (or `alembic stamp {named}`)"
+    way_out = ours if len(heads) == 1 else f"`alembic stamp {named}`"
+    return (
+        f"goose_db_version does not exist, but alembic_version says {', '.join(heads)} "
+        "is applied: nothing runs until goose's table is back; restore it from a backup or, "
+        f"if the schema really is at {', '.join(heads)}, record that with {way_out}"
+    )
+
+
+def goose_version_reached(graph: Graph, heads: Iterable[str]) -> int:
+    """The newest goose version at or below `heads`: where goose stands once
+    Alembic stands at `heads` (0 for none)."""
+    below = graph.newest_goose_below()
+    return max(
+        (max(below[h], graph.nodes[h].goose_version or 0) for h in heads if h in graph.nodes),
+        default=0,
     )

@@ -8,8 +8,10 @@ The SQL builders serve offline scripts too, so they take only `Tables`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from llm_proxy.errors import MigrationError, StateConflict, reason
-from llm_proxy.goose.history import EMPTY, GooseState, VersionRow
+from llm_proxy.goose.history import EMPTY, GooseState, StampChanges, VersionRow, stamp_changes
 
 from .tables import GOOSE_TABLE, Session, Tables
 
@@ -84,3 +86,15 @@ def ensure(session: Session) -> bool:
             f"cannot create the version table {tables.qualified(GOOSE_TABLE)}: {reason(exc)}"
         ) from exc
     return True
+
+
+def stamp(session: Session, files: Iterable[int], target: int) -> StampChanges:
+    """Write the rows goose would have written migrating to `target`, running no
+    migration (``history.stamp_changes``); the table is created first if missing."""
+    ensure(session)
+    changes = stamp_changes(read_rows(session).rows, files, target)
+    for version in changes.insert:
+        session.execute(insert_sql(session.tables, version))
+    for version in changes.delete:
+        session.execute(delete_sql(session.tables, version))
+    return changes

@@ -24,6 +24,7 @@ class Snapshot:
     partial runs. An empty Snapshot is a database nothing has migrated."""
 
     goose: GooseState = EMPTY
+    goose_table: bool = False  # whether goose_db_version exists
     alembic_heads: tuple[str, ...] = ()
     journal: dict[str, Entry] = field(default_factory=dict)
     partial_runs: dict[str, PartialRun] = field(default_factory=dict)
@@ -59,6 +60,7 @@ def read(session: Session, *, with_journal: bool = True) -> Snapshot:
     present = session.existing(*names)
     recorded = Snapshot(
         goose=goose_table.read_rows(session) if GOOSE_TABLE in present else EMPTY,
+        goose_table=GOOSE_TABLE in present,
         alembic_heads=alembic_table.read_rows(session) if ALEMBIC_TABLE in present else (),
     )
     if JOURNAL_TABLE in present:

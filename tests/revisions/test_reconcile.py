@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from revision_specs import ids, view_of
+from revision_specs import graph, ids, view_of
 
 from llm_proxy.errors import StateConflict
-from llm_proxy.revisions.reconcile import DatabaseView
+from llm_proxy.revisions import plan
+from llm_proxy.revisions.reconcile import DatabaseView, goose_version_reached, reconcile
 
 LINEAR = "00001 00002 00003"
 # 00001 -> 00002 -> p -> 00003: a Python revision written between two goose files.
@@ -400,7 +401,9 @@ def test_reconcile(row: Row) -> None:
             (),
             ("p",),
             "goose_db_version says 00001.sql is not applied, but Python revision(s) p built "
-            "on it are; re-apply it with goose or roll those revisions back first",
+            "on it are: roll them back with `llm-proxy migrate down-to 0` (or `alembic "
+            "downgrade base`), re-apply it with goose, or record where the schema really is "
+            "with `llm-proxy migrate stamp VERSION`",
             id="python-applied-goose-empty",
         ),
         pytest.param(
@@ -414,7 +417,8 @@ def test_reconcile(row: Row) -> None:
             "00001 00002 00003 p<00003",
             (1,),
             ("p",),
-            "says 00002.sql is not applied, but Python revision(s) p built",
+            "says 00002.sql is not applied, but Python revision(s) p built on it are: roll "
+            "them back with `llm-proxy migrate down-to 00001` (or `alembic downgrade 00001`)",
             id="names-lowest-undone-goose-file",
         ),
         pytest.param(
@@ -443,9 +447,80 @@ def test_reconcile(row: Row) -> None:
 def test_python_revision_on_unapplied_goose_revision_is_a_conflict(
     spec: str, goose: tuple[int, ...], alembic: tuple[str, ...], message: str
 ) -> None:
+    """Not a rule but a conflict: alembic_version is kept as it is, applying is
+    refused with the way out, and rolling back (the way out) is allowed."""
+    view = view_of(spec, goose, alembic)
+    assert view.conflict is not None and view.conflict.rollback_helps
+    assert message in view.conflict.message
+    assert view.alembic_heads == alembic
     with pytest.raises(StateConflict) as raised:
-        view_of(spec, goose, alembic)
+        plan.check_consistent(view)
     assert message in str(raised.value)
+    plan.check_consistent(view, rolling_back=True)
+
+
+def test_python_revisions_stay_applied_in_a_conflict() -> None:
+    view = view_of("00001 00002 00003 p<00003", (1, 2), ("p",))
+    assert view.applied == frozenset(ids("00001 00002 p"))
+    assert view.pending == ids("00003")
+
+
+@pytest.mark.parametrize(
+    ("spec", "alembic", "message"),
+    [
+        pytest.param(
+            LINEAR,
+            ("00003",),
+            "goose_db_version does not exist, but alembic_version says 00003 is applied: "
+            "nothing runs until goose's table is back; restore it from a backup or, if the "
+            "schema really is at 00003, record that with `llm-proxy migrate stamp 00003` "
+            "(or `alembic stamp 00003`)",
+            id="goose-head",
+        ),
+        pytest.param(
+            BETWEEN, ("p",), "record that with `llm-proxy migrate stamp p`", id="python-head"
+        ),
+        pytest.param(BRANCH, ("00002", "p"), "with `alembic stamp 00002 p`", id="two-heads"),
+    ],
+)
+def test_lost_goose_table_is_a_conflict_rolling_back_cannot_solve(
+    spec: str, alembic: tuple[str, ...], message: str
+) -> None:
+    built = graph(spec)
+    view = reconcile(built, (), 0, alembic, goose_table=False)
+    assert view.conflict is not None and not view.conflict.rollback_helps
+    assert message in view.conflict.message
+    assert view.alembic_heads == alembic  # nothing is taken back: it would run again
+    for rolling_back in (False, True):
+        with pytest.raises(StateConflict):
+            plan.check_consistent(view, rolling_back=rolling_back)
+
+
+@pytest.mark.parametrize(
+    ("spec", "alembic"),
+    [
+        pytest.param(LINEAR, (), id="empty-alembic-version"),
+        pytest.param("00001 p<", ("p",), id="python-revision-on-no-goose-file"),
+    ],
+)
+def test_no_goose_table_without_goose_revisions_applied_is_no_conflict(
+    spec: str, alembic: tuple[str, ...]
+) -> None:
+    assert reconcile(graph(spec), (), 0, alembic, goose_table=False).conflict is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "heads", "expected"),
+    [
+        pytest.param(LINEAR, (), 0, id="base"),
+        pytest.param(LINEAR, ("00002",), 2, id="goose-head"),
+        pytest.param(BETWEEN, ("p",), 2, id="python-head-on-goose"),
+        pytest.param(BRANCH, ("00002", "p"), 2, id="highest-of-heads"),
+        pytest.param(LINEAR, ("gone",), 0, id="unknown-head"),
+    ],
+)
+def test_goose_version_reached(spec: str, heads: tuple[str, ...], expected: int) -> None:
+    assert goose_version_reached(graph(spec), heads) == expected
 
 
 def test_goose_current_is_taken_as_given() -> None:
