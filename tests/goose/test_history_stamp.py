@@ -8,7 +8,7 @@ from goose_model import GooseModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_proxy.goose.history import GooseState, StampChanges, VersionRow, stamp_changes
+from llm_proxy.goose.history import StampChanges, VersionRow, stamp_changes
 
 FILES = (1, 2, 3, 4, 5)
 
