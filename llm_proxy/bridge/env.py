@@ -15,17 +15,16 @@ from typing import Any
 
 from llm_proxy.db import locks
 from llm_proxy.db.engine import create_engine
-from llm_proxy.errors import LockTimeout, MigrationError
+from llm_proxy.errors import LlmProxyError, LockTimeout, MigrationError
 from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
 from . import alembic_api, scripts
-from .config import settings_from
+from .config import stock_settings
+from .keys import GIVEN_CONNECTION_KEY
 from .run import RUN_KEY, Run, run_of
 from .runner import driver_executor
-
-GIVEN_CONNECTION_KEY = "connection"  # Alembic's cookbook: a connection the caller opened
 
 
 def include_object(
@@ -55,10 +54,26 @@ def run(target_metadata: Any = None) -> None:
 
 
 def _stock_run(config: Any, directory: Any) -> Run:
-    """The Run of a stock `alembic` command, from its Config and script directory."""
+    """The Run of a stock `alembic` command, from its Config and script directory.
+    Settings that cannot be resolved, and goose files chosen for another dialect
+    than the database's (the directory was read before the Config named its
+    final database), are refused as one line before anything connects."""
+    from alembic.util import CommandError
+
     loaded = scripts.loaded(directory)
+    try:
+        settings, _ = stock_settings(config)
+    except LlmProxyError as exc:
+        raise CommandError(str(exc)) from None
+    if loaded.dialect is not None and loaded.dialect is not settings.dialect:
+        raise CommandError(
+            f"{loaded.goose_directory}: these goose files were chosen for "
+            f"{loaded.dialect.label}, but the database is {settings.dialect.label} "
+            f"({settings.where}); name one database for both (the Config's "
+            "sqlalchemy.url, -x database_url, DATABASE_URL)"
+        )
     return Run(
-        settings=settings_from(config),
+        settings=settings,
         graph=loaded.graph,
         goose={m.revision: m for m in loaded.goose},
         paths=scripts.file_paths(loaded),

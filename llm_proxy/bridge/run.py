@@ -20,7 +20,7 @@ from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.revisions.graph import Graph
 from llm_proxy.store.tables import Tables
 
-RUN_KEY = "llm_proxy_run"  # in Config.attributes and in the migration context's opts
+from .keys import RUN_KEY
 
 Report = Callable[[str], None]
 
