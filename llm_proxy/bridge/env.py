@@ -8,6 +8,7 @@ runs, "OK <file>" reported once a migration has committed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
-from . import alembic_api, scripts
+from . import alembic_api, caller, scripts
 from .config import stock_settings
 from .keys import GIVEN_CONNECTION_KEY
 from .run import RUN_KEY, Run, run_of
@@ -120,12 +121,12 @@ def _run_online(context: Any, current: Run, target_metadata: Any) -> None:
         with engine.connect() as connection:
             _migrate(context, current, connection, target_metadata)
         return
-    lock = locks.for_database(settings)
     given = context.config.attributes.get(GIVEN_CONNECTION_KEY)
     if given is not None:
-        with lock.hold(on_wait=current.report):  # on a connection of its own
-            _migrate(context, current, given, target_metadata)
+        with caller.connection_for(given, settings, current) as connection:
+            _migrate(context, current, connection, target_metadata)
         return
+    lock = locks.for_database(settings)
     # Locked first, so that waiting creates no database file; on PostgreSQL and
     # MySQL the lock lives on the migration's session, so a killed migrator's
     # statement still running on the server keeps the next one waiting.
@@ -152,7 +153,8 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
     event.listen(connection, "begin", timer.flush)
     event.listen(connection, "rollback", timer.discard)
     try:
-        with connection.begin():
+        # A caller's transaction (a connection passed in) holds everything.
+        with contextlib.nullcontext() if current.caller_transaction else connection.begin():
             reconcile(connection, migration_context, current)
         timer.start()
         with context.begin_transaction():

@@ -38,6 +38,8 @@ class Run:
     locked_connection: Any = None
     python_scripts: list[Any] | None = None  # Alembic's, when already loaded
     script_directory: Any = None  # built once per run (see scripts.for_run)
+    # Migrating inside the transaction of a connection the caller passed (see caller.py).
+    caller_transaction: bool = False
     # Filled while running:
     ran: list[str] = field(default_factory=list)  # revisions this process applied
     goose_applied: frozenset[int] | None = None  # goose's rows, read under the lock

@@ -93,6 +93,11 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         _execute_all(execute, migration, direction, section.statements, run)
         execute(record)
         return
+    if run.caller_transaction:  # its statements would commit the caller's work
+        raise MigrationError(
+            f"{migration.name}: a NO TRANSACTION migration cannot run inside the "
+            "transaction of the connection you passed: pass one outside a transaction"
+        )
     # Outside a transaction each statement commits alone: keep a marker of how
     # far it got, so a run stopped part-way shows in `status`.
     revision = migration.revision

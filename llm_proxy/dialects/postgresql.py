@@ -111,6 +111,10 @@ class PostgreSQLDialect(Dialect):
             f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})",
         )
 
+    def transaction_lock_sql(self, target: Target) -> str:
+        # The same key: transaction-level and session-level requests conflict.
+        return f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})"
+
     def drop_database_sql(self, name: str) -> list[str]:
         return [
             # Pooled connections of a round trip may still be open.
