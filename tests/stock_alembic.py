@@ -99,3 +99,53 @@ def sqlite_file(path: Path) -> list[tuple[str, str]]:
         ).fetchall()
     finally:
         connection.close()
+
+
+def catalog(url: str, schema: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every table of the database (or `schema`) as SQLAlchemy reflects it:
+    columns, primary key, indexes, foreign keys, unique and CHECK constraints.
+    llm-proxy's own tables (checksums, partial-run markers) are left out: an
+    offline script leaves them to the next llm-proxy command."""
+    import sqlalchemy
+
+    def plain(items: list[dict[str, Any]]) -> list[str]:
+        return sorted(repr(sorted((k, repr(v)) for k, v in item.items())) for item in items)
+
+    with connected(url) as connection:
+        inspector = sqlalchemy.inspect(connection)
+        found: dict[str, dict[str, Any]] = {}
+        for table in sorted(inspector.get_table_names(schema=schema)):
+            if table.startswith("llm_proxy_"):
+                continue
+            found[table] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                    for c in inspector.get_columns(table, schema=schema)
+                ],
+                "primary_key": inspector.get_pk_constraint(table, schema=schema),
+                "indexes": plain(inspector.get_indexes(table, schema=schema)),
+                "foreign_keys": plain(inspector.get_foreign_keys(table, schema=schema)),
+                "unique": plain(inspector.get_unique_constraints(table, schema=schema)),
+                "checks": plain(inspector.get_check_constraints(table, schema=schema)),
+            }
+        return found
+
+
+def run_script(url: str, script: str) -> subprocess.CompletedProcess[str]:
+    """Feed an SQL script to the database's own command-line client, stopping at
+    the first error: sqlite3, psql or mysql (skips when the client is missing)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        command = ["sqlite3", "-bail", str(parsed.database)]
+    elif backend == "postgresql":
+        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", conninfo]
+    else:
+        command = ["mysql", "-h", str(parsed.host), "-P", str(parsed.port or 3306)]
+        command += ["-u", str(parsed.username), str(parsed.database)]
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"the {command[0]} client is not installed")
+    return subprocess.run(command, input=script, capture_output=True, text=True, timeout=120)

@@ -21,7 +21,7 @@ from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
-from . import alembic_api, caller, scripts
+from . import alembic_api, caller, offline, scripts
 from .config import stock_settings
 from .keys import GIVEN_CONNECTION_KEY
 from .run import RUN_KEY, Run, run_of
@@ -103,11 +103,11 @@ def _run_offline(context: Any, current: Run, target_metadata: Any) -> None:
         transactional_ddl=True,
         **_options(current, target_metadata),
     )
-    if context.get_starting_revision_argument() in (None, "base"):
-        # Starting from an empty database: goose's table comes first, as goose creates it.
-        output = context.get_context().impl.static_output
-        output(goose_table.create_sql(current.tables) + ";\n")
-        output(goose_table.insert_sql(current.tables, 0) + ";\n")
+    start = context.get_starting_revision_argument()
+    start_heads = [s.revision for s in context.script.get_revisions(start)] if start else []
+    output = context.get_context().impl.static_output
+    for statement in offline.preamble(current, start_heads):
+        output(statement + ";\n")
     with context.begin_transaction():
         context.run_migrations()
 

@@ -9,6 +9,7 @@ it got. Offline (--sql) the same statements are written out instead.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -71,8 +72,11 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         else goose_table.delete_sql(tables, migration.version)
     )
     if context.as_sql:
-        for statement in section.statements:
-            context.impl.static_output(_terminated(statement))
+        # A NO TRANSACTION file runs bare: the script commits before it and
+        # begins again after it (its goose row goes with Alembic's update).
+        with contextlib.nullcontext() if section.use_tx else context.autocommit_block():
+            for statement in section.statements:
+                context.impl.static_output(_terminated(statement))
         context.impl.static_output(record + ";")
         return
 

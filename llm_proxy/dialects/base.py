@@ -87,6 +87,11 @@ class Dialect:
         """CREATE SCHEMA for `schema` (dialects with schemas only)."""
         raise NotImplementedError
 
+    def script_schema_sql(self, schema: str, *, create: bool) -> list[str]:
+        """What an SQL script begins with to work in `schema` as our connections
+        do (create it first when `create`); dialects with schemas only."""
+        raise NotImplementedError
+
     def user_tables_sql(self) -> str:
         """Names of the tables (and views) of the connected database."""
         raise NotImplementedError

@@ -48,6 +48,13 @@ class PostgreSQLDialect(Dialect):
     def create_schema_sql(self, schema: str) -> str:
         return f"CREATE SCHEMA {self.quote(schema)}"
 
+    def script_schema_sql(self, schema: str, *, create: bool) -> list[str]:
+        # The search_path our connections get at connect time (libpq_options);
+        # a psql session takes it with SET, outside any transaction so no
+        # ROLLBACK undoes it.
+        created = [f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"] if create else []
+        return [*created, f"SET search_path TO {self.quote(schema)}"]
+
     def user_tables_sql(self) -> str:
         return (
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
