@@ -24,6 +24,7 @@ from llm_proxy.store.tables import Session, is_bookkeeping_table
 from . import alembic_api, caller, offline, scripts
 from .config import stock_settings
 from .keys import GIVEN_CONNECTION_KEY
+from .plugin import names_goose_directory
 from .run import RUN_KEY, Run, run_of
 from .runner import driver_executor
 
@@ -62,6 +63,14 @@ def _stock_run(config: Any, directory: Any) -> Run:
     from alembic.util import CommandError
 
     loaded = scripts.loaded(directory)
+    if loaded.dialect is None and names_goose_directory(config):
+        # Without the plugin Alembic sees no goose file and would report success
+        # having run nothing.
+        raise CommandError(
+            f"{config.config_file_name or 'alembic config'} names a goose_directory, but "
+            "llm-proxy's Alembic plugin is not loaded (it needs Alembic 1.18 or later and "
+            "llm-proxy installed in the same environment): nothing was run"
+        )
     try:
         settings, _ = stock_settings(config)
     except LlmProxyError as exc:

@@ -1,12 +1,15 @@
 """Alembic plugin: lets the stock `alembic` command see goose .sql files.
 
-Alembic loads every module published under the ``alembic.plugins`` entry point
-whenever ``alembic`` is imported, on every project of the machine. So this
-hook is cheap (one attribute patch, no file access), cannot raise, and changes
-nothing for a config that does not name a ``goose_directory``.
+Alembic (1.18 and later) loads every module published under the
+``alembic.plugins`` entry point whenever ``alembic`` is imported, in every
+project of the environment. The hook patches ``ScriptDirectory.from_config``
+(Alembic has no public hook for adding revisions), and the patch is made so
+that a project whose configuration names no ``goose_directory`` gets exactly
+what Alembic alone gives it: the same object, with nothing read beyond what
+Alembic read, and no other llm-proxy module imported. The hook never raises.
 
-Two loader shapes exist in the wild: Alembic's docs call ``setup(plugin)`` on
-the module, while Alembic 1.18-1.20 also iterate the loaded object and call
+Two loader shapes exist: Alembic's docs call ``setup(plugin)`` on the module,
+while older releases (1.18.0 among them) iterate the loaded object and call
 ``setup`` on each item. This module serves both: it is a module whose class
 makes it iterable, yielding itself once.
 """
@@ -49,7 +52,7 @@ def _install() -> None:
             if run is not None and run.script_directory is not None:
                 return run.script_directory  # an llm-proxy command built it already
         directory = original(cls, config)
-        if not _names_goose_directory(config):
+        if not names_goose_directory(config):
             return directory  # not a goose project: exactly what Alembic made
         return _with_goose_files(directory, config)
 
@@ -57,7 +60,7 @@ def _install() -> None:
     setattr(ScriptDirectory, _PATCHED_FLAG, True)
 
 
-def _names_goose_directory(config: Any) -> bool:
+def names_goose_directory(config: Any) -> bool:
     """Whether the Config names a goose directory, from what Alembic itself has
     already read (its ini section, its pyproject.toml section): no file, no
     environment variable and no other llm-proxy module is touched for a project
