@@ -157,3 +157,33 @@ def test_the_declared_alembic_range_is_the_one_the_plugin_needs() -> None:
     assert alembic == "alembic>=1.18,<1.21"
     installed = tuple(int(p) for p in version("alembic").split(".")[:2])
     assert (1, 18) <= installed < (1, 21)
+
+
+def test_goose_directory_named_only_for_another_dialect_means_python_revisions_only(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path / "project")
+    ini = project / "alembic.ini"
+    text = ini.read_text().replace("goose_directory = %(here)s/sql\n", "")
+    text = text.replace("goose_directory_postgresql = %(here)s/sql/postgres\n", "")
+    ini.write_text(text.replace("sqlite:///data/llm-proxy.db", f"sqlite:///{tmp_path / 'x.db'}"))
+    history = run("with", ["history"], project)
+    assert history.returncode == 0, history.stderr
+    assert history.stdout == ""  # no goose file of MySQL's runs on SQLite
+    assert run("with", ["upgrade", "head"], project).returncode == 0
+
+
+def test_a_connection_attribute_of_another_kind_is_one_line(tmp_path: Path) -> None:
+    from alembic.config import Config
+    from alembic.util import CommandError
+
+    from alembic import command
+
+    project = copy_project(tmp_path / "project")
+    config = Config(str(project / "alembic.ini"))
+    config.attributes["connection"] = "sqlite:///x.db"
+    with pytest.raises(CommandError) as refused:
+        command.upgrade(config, "head")
+    assert str(refused.value) == (
+        'attributes["connection"] must be a SQLAlchemy Connection or Engine, not str'
+    )

@@ -110,7 +110,14 @@ def given_connection_url(config: Any) -> str | None:
     given = config.attributes.get(GIVEN_CONNECTION_KEY)
     if given is None:
         return None
-    url = getattr(given, "url", None) or given.engine.url
+    from sqlalchemy.engine import Connection, Engine
+
+    if not isinstance(given, Connection | Engine):
+        raise ConfigError(
+            f'attributes["{GIVEN_CONNECTION_KEY}"] must be a SQLAlchemy Connection or '
+            f"Engine, not {type(given).__name__}"
+        )
+    url = given.engine.url
     return str(url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False))
 
 
@@ -126,6 +133,7 @@ def _file_options(config: Any) -> dict[str, str]:
         return {}
     from configparser import ConfigParser
 
+    config.file_config  # noqa: B018  Alembic puts %(here)s in config_args as it reads it
     parser = ConfigParser(dict(config.config_args))
     parser.read(config.config_file_name, encoding="utf-8")
     section = config.config_ini_section

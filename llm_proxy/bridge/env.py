@@ -21,10 +21,9 @@ from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
-from . import alembic_api, caller, offline, scripts
+from . import alembic_api, caller, offline, plugin, scripts
 from .config import stock_settings
 from .keys import GIVEN_CONNECTION_KEY
-from .plugin import names_goose_directory
 from .run import RUN_KEY, Run, run_of
 from .runner import driver_executor
 
@@ -63,7 +62,7 @@ def _stock_run(config: Any, directory: Any) -> Run:
     from alembic.util import CommandError
 
     loaded = scripts.loaded(directory)
-    if loaded.dialect is None and names_goose_directory(config):
+    if not plugin.installed() and plugin.names_goose_directory(config):
         # Without the plugin Alembic sees no goose file and would report success
         # having run nothing.
         raise CommandError(

@@ -60,6 +60,13 @@ def _install() -> None:
     setattr(ScriptDirectory, _PATCHED_FLAG, True)
 
 
+def installed() -> bool:
+    """Whether the hook is in place in this process."""
+    from alembic.script.base import ScriptDirectory
+
+    return bool(getattr(ScriptDirectory, _PATCHED_FLAG, False))
+
+
 def names_goose_directory(config: Any) -> bool:
     """Whether the Config names a goose directory, from what Alembic itself has
     already read (its ini section, its pyproject.toml section): no file, no
