@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import dialects, urls
@@ -231,3 +231,86 @@ def _read_project_ini(ini: Path, dialect: Dialect) -> tuple[Path | None, str | N
 def goose_directory_option(options: Mapping[str, str], dialect: Dialect) -> str | None:
     """`goose_directory_<dialect>` wins over the plain `goose_directory` key."""
     return options.get(f"goose_directory_{dialect.name}") or options.get("goose_directory")
+
+
+# ---------------------------------------------------------------- stock `alembic` runs
+
+# What `alembic -x NAME=VALUE` may set, each standing for the llm-proxy flag of that name
+# (allow_missing is read by the run, not by Settings).
+X_ARGUMENTS = (
+    "database_url",
+    "database_path",
+    "db_driver",
+    "schema",
+    "migrations_dir",
+    "lock_timeout",
+    "allow_missing",
+)
+
+
+@dataclass(frozen=True)
+class AlembicSources:
+    """What a stock `alembic` run is told, by where it was said (the Alembic
+    Config is read into this by the bridge; nothing here knows Alembic).
+
+    `explicit`: keyed by X_ARGUMENTS, from `-x`, from options set on the Config in
+    code (`set_main_option`), and from a connection passed in `attributes`;
+    `*_goose`: `goose_directory` / `goose_directory_<dialect>` options."""
+
+    explicit: Mapping[str, str] = field(default_factory=dict)
+    explicit_goose: Mapping[str, str] = field(default_factory=dict)
+    file_url: str | None = None  # alembic.ini's sqlalchemy.url
+    file_goose: Mapping[str, str] = field(default_factory=dict)
+    config_dir: Path | None = None  # relative goose_directory options start here
+    script_location: Path | None = None
+    alembic_ini: Path | None = None
+
+
+def resolve_for_alembic(
+    sources: AlembicSources, env: Mapping[str, str]
+) -> tuple[Settings, Path | None]:
+    """(Settings, goose directory or None) for a stock `alembic` run: explicit
+    values (Config options set in code, `-x`, a passed connection) over the
+    environment over alembic.ini, by llm-proxy's own rules (explicit values act as
+    flags, so a contradiction such as DB_DRIVER=sqlite with an explicit server URL
+    is refused). The goose directory is the one named for the resolved database's
+    dialect, in the same order; None when no source names one for it. Both the
+    plugin (which goose files) and env.py (which connection) use this one
+    resolution, so the two never disagree."""
+    explicit = sources.explicit
+    env_and_file = dict(env)
+    if sources.file_url and not env.get("DATABASE_URL") and not env.get("DATABASE_PATH"):
+        env_and_file["DATABASE_URL"] = sources.file_url
+    settings = resolve(
+        db=explicit.get("database_path"),
+        database_url=explicit.get("database_url"),
+        driver=explicit.get("db_driver"),
+        schema=explicit.get("schema"),
+        lock_timeout=explicit.get("lock_timeout"),
+        env=env_and_file,
+    )
+    dialect = settings.dialect
+    candidates = (
+        (_relative_to(goose_directory_option(sources.explicit_goose, dialect), sources), "Config"),
+        (explicit.get("migrations_dir"), "-x migrations_dir"),
+        (env.get("LLM_PROXY_MIGRATIONS_DIR"), "LLM_PROXY_MIGRATIONS_DIR"),
+        (
+            _relative_to(goose_directory_option(sources.file_goose, dialect), sources),
+            f"goose_directory in {sources.alembic_ini}",
+        ),
+    )
+    chosen, source = next(((Path(d), s) for d, s in candidates if d), (None, None))
+    settings = replace(
+        settings,
+        migrations_dir=chosen or settings.migrations_dir,
+        migrations_dir_source=source or settings.migrations_dir_source,
+        script_location=sources.script_location or settings.script_location,
+        alembic_ini=sources.alembic_ini,
+    )
+    return settings, chosen
+
+
+def _relative_to(path: str | None, sources: AlembicSources) -> str | None:
+    if not path or Path(path).is_absolute() or sources.config_dir is None:
+        return path
+    return str(sources.config_dir / path)

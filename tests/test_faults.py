@@ -386,48 +386,49 @@ def test_ok_line_is_printed_only_after_the_migration_commits(tmp_path: Path) -> 
 # ---------------------------------------------------------------- 2: the lock holder dies
 
 
-def _holder_dies_waiter_proceeds(args: tuple[str, ...]) -> tuple[float, Proc]:
+def _holder_dies_waiter_proceeds(args: tuple[str, ...]) -> Proc:
+    """The holder is killed inside its slow migration while the waiter waits; the
+    waiter must then take the lock and finish the job. Ordering and outcome only:
+    a waiter that was not released by the holder's death gives up after its lock
+    timeout and exits 1, however fast or slow the machine (the time the hand-over
+    takes is measured by bench/lock_handover.py, not asserted here)."""
     holder = Proc("migrate", "up", *args)
     try:
         # After the first OK line the holder is inside the slow migration, lock held.
-        assert holder.wait_for_line("stdout", "OK   00001_first.sql", timeout=60), holder.output()
+        assert holder.wait_for_line("stdout", "OK   00001_first.sql", timeout=300), holder.output()
         waiter = Proc("migrate", "up", *args)
-        assert waiter.wait_for_line("stderr", WAITING, timeout=60), waiter.output()
+        assert waiter.wait_for_line("stderr", WAITING, timeout=300), waiter.output()
         assert holder.kill(), f"holder finished before it could be killed\n{holder.output()}"
     finally:
         if holder.running():
             holder.kill()
-    code = waiter.finish(timeout=90)
+    code = waiter.finish(timeout=600)
     assert code == 0, waiter.output()
     assert waiter.ended is not None and holder.killed_at is not None
-    return waiter.ended - holder.killed_at, waiter
+    assert waiter.ended > holder.killed_at  # it finished only once the holder was gone
+    return waiter
 
 
 def test_sqlite_waiter_proceeds_when_the_lock_holder_is_killed(tmp_path: Path) -> None:
     history = _slow_history(tmp_path / "migrations", SLOW_SQLITE_SELECT)
     db = tmp_path / "db" / "lock.db"
-    after_kill, waiter = _holder_dies_waiter_proceeds(_sqlite_args(db, history, "60"))
-    # A correctness bound, far below the 60 s lock timeout: the waiter was released
-    # by the holder's death, not by giving up (it then ran the ~2 s migration itself).
-    assert after_kill < 15, f"waiter ended {after_kill:.1f}s after the kill\n{waiter.output()}"
-    assert "OK   00002_slow.sql" in waiter.stdout
+    waiter = _holder_dies_waiter_proceeds(_sqlite_args(db, history, "300"))
+    assert "OK   00002_slow.sql" in waiter.stdout  # it ran the holder's migration itself
     observed = observe_sqlite(db)
     assert observed.goose_rows == ALL_APPLIED
     assert observed.alembic_heads == ["00003"]
-    print(f"sqlite: waiter finished {after_kill:.2f}s after the holder was killed")
 
 
 def test_postgres_waiter_proceeds_when_the_lock_holder_is_killed(
     tmp_path: Path, postgres_url: str, pg_admin: Any
 ) -> None:
     history = _slow_history(tmp_path / "migrations", "SELECT pg_sleep(3);")
-    after_kill, waiter = _holder_dies_waiter_proceeds(_pg_args(postgres_url, history, "60"))
-    assert after_kill < 15, f"waiter ended {after_kill:.1f}s after the kill\n{waiter.output()}"
+    waiter = _holder_dies_waiter_proceeds(_pg_args(postgres_url, history, "300"))
+    assert "OK   00002_slow.sql" in waiter.stdout
     observed = observe_postgres(postgres_url)
     assert observed.goose_rows == ALL_APPLIED
     assert observed.alembic_heads == ["00003"]
     assert pg_admin.execute("SELECT count(*) FROM f_slow").fetchone()[0] == 1
-    print(f"postgresql: waiter finished {after_kill:.2f}s after the holder was killed")
 
 
 # ---------------------------------------------------------------- 3: connection cut (PG)
@@ -706,9 +707,11 @@ def test_sqlite_file_locked_by_another_writer_times_out_cleanly(
     assert proc.popen.returncode == 1, proc.output()
     message = _one_error_line(proc.stderr)
     assert "locked" in message, message
-    # It waited for the writer (at least the 2 s lock timeout) and then gave up,
-    # rather than waiting for the 300 s default; the upper margin is wide on purpose.
-    assert 2.0 <= elapsed < 30, f"{elapsed:.1f}s\n{proc.output()}"
+    # It waited for the writer (at least the 2 s lock timeout) and then gave up on
+    # that timeout, not the 300 s default: the message names it. No upper bound
+    # on the time: that depends on the machine.
+    assert elapsed >= 2.0, f"{elapsed:.1f}s\n{proc.output()}"
+    assert "after 2s" in message, message
     assert sqlite_integrity(db) == "ok"
     assert sqlite_dump(db) == before
     assert sqlite_journal_mode(db) == journal_mode

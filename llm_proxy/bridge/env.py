@@ -13,6 +13,7 @@ what the tables say, and warn when the two version tables disagree.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -23,16 +24,16 @@ from llm_proxy.db import drivers, locks
 from llm_proxy.db.engine import create_engine
 from llm_proxy.errors import LlmProxyError, LockTimeout, MigrationError
 from llm_proxy.revisions.reconcile import DatabaseView
-from llm_proxy.store import goose_table, journal
+from llm_proxy.store import journal
 from llm_proxy.store.snapshot import Snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
-from . import alembic_api, bookkeeping, scripts
-from .config import settings_from
+from . import alembic_api, bookkeeping, caller, offline, plugin, scripts
+from .config import stock_settings
+from .keys import GIVEN_CONNECTION_KEY
 from .run import RUN_KEY, Run, run_of
 from .runner import driver_executor
 
-GIVEN_CONNECTION_KEY = "connection"  # Alembic's cookbook: a connection the caller opened
 ALLOW_MISSING_X_ARGUMENT = "allow_missing"  # `alembic -x allow_missing=true upgrade ...`
 
 # Where the stock command's notes go: the logger Alembic's own env.py templates use.
@@ -77,12 +78,36 @@ def run(target_metadata: Any = None) -> None:
 
 def _stock_run(config: Any, context: Any) -> Run:
     """The Run of a stock `alembic` command, from its Config, script directory
-    and `-x` arguments."""
+    and `-x` arguments.
+    Settings that cannot be resolved, and goose files chosen for another dialect
+    than the database's (the directory was read before the Config named its
+    final database), are refused as one line before anything connects."""
+    from alembic.util import CommandError
+
     loaded = scripts.loaded(context.script)
+    if not plugin.installed() and plugin.names_goose_directory(config):
+        # Without the plugin Alembic sees no goose file and would report success
+        # having run nothing.
+        raise CommandError(
+            f"{config.config_file_name or 'alembic config'} names a goose_directory, but "
+            "llm-proxy's Alembic plugin is not loaded (it needs Alembic 1.18 or later and "
+            "llm-proxy installed in the same environment): nothing was run"
+        )
+    try:
+        settings, _ = stock_settings(config)
+    except LlmProxyError as exc:
+        raise CommandError(str(exc)) from None
+    if loaded.dialect is not None and loaded.dialect is not settings.dialect:
+        raise CommandError(
+            f"{loaded.goose_directory}: these goose files were chosen for "
+            f"{loaded.dialect.label}, but the database is {settings.dialect.label} "
+            f"({settings.where}); name one database for both (the Config's "
+            "sqlalchemy.url, -x database_url, DATABASE_URL)"
+        )
     arguments = context.get_x_argument(as_dictionary=True)
     allow_missing = arguments.get(ALLOW_MISSING_X_ARGUMENT, "false").strip().lower()
     return Run(
-        settings=settings_from(config),
+        settings=settings,
         graph=loaded.graph,
         goose={m.revision: m for m in loaded.goose},
         paths=scripts.file_paths(loaded),
@@ -121,11 +146,11 @@ def _run_offline(context: Any, current: Run, target_metadata: Any) -> None:
         transactional_ddl=True,
         **_options(current, target_metadata),
     )
-    if context.get_starting_revision_argument() in (None, "base"):
-        # Starting from an empty database: goose's table comes first, as goose creates it.
-        output = context.get_context().impl.static_output
-        output(goose_table.create_sql(current.tables) + ";\n")
-        output(goose_table.insert_sql(current.tables, 0) + ";\n")
+    start = context.get_starting_revision_argument()
+    start_heads = [s.revision for s in context.script.get_revisions(start)] if start else []
+    output = context.get_context().impl.static_output
+    for statement in offline.preamble(current, start_heads):
+        output(statement + ";\n")
     with context.begin_transaction():
         context.run_migrations()
 
@@ -139,12 +164,12 @@ def _run_online(context: Any, current: Run, target_metadata: Any) -> None:
         with engine.connect() as connection:
             _migrate(context, current, connection, target_metadata)
         return
-    lock = locks.for_database(settings)
     given = context.config.attributes.get(GIVEN_CONNECTION_KEY)
     if given is not None:
-        with lock.hold(on_wait=current.report):  # on a connection of its own
-            _migrate(context, current, given, target_metadata)
+        with caller.connection_for(given, settings, current) as connection:
+            _migrate(context, current, connection, target_metadata)
         return
+    lock = locks.for_database(settings)
     # Locked first, so that waiting creates no database file; on PostgreSQL and
     # MySQL the lock lives on the migration's session, so a killed migrator's
     # statement still running on the server keeps the next one waiting.
@@ -174,7 +199,8 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
     event.listen(connection, "begin", timer.flush)
     event.listen(connection, "rollback", timer.discard)
     try:
-        with connection.begin():
+        # A caller's transaction (a connection passed in) holds everything.
+        with contextlib.nullcontext() if current.caller_transaction else connection.begin():
             session = _session(connection, current)
             _prepare(context, migration_context, current, session, ensure_alembic_table)
         timer.start()
@@ -185,9 +211,10 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
             # Also when the stamp had no step to take (alembic_version was there
             # already, but goose's rows may not be: a table restored, or lost).
             # Without a step, Alembic's own reads left a transaction open.
-            if connection.in_transaction():
+            # In a caller's transaction, the rows join it like everything else.
+            if connection.in_transaction() and not current.caller_transaction:
                 connection.commit()
-            with connection.begin():
+            with contextlib.nullcontext() if current.caller_transaction else connection.begin():
                 bookkeeping.follow_stamp(
                     _session(connection, current), current, ensure_alembic_table
                 )

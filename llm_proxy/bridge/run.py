@@ -20,7 +20,7 @@ from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.revisions.graph import Graph
 from llm_proxy.store.tables import Tables
 
-RUN_KEY = "llm_proxy_run"  # in Config.attributes and in the migration context's opts
+from .keys import RUN_KEY
 
 Report = Callable[[str], None]
 
@@ -40,6 +40,8 @@ class Run:
     script_directory: Any = None  # built once per run (see scripts.for_run)
     allow_missing: bool = False  # goose's --allow-missing (`-x allow_missing=true`)
     stock: bool = False  # a stock `alembic` command rather than llm-proxy's
+    # Migrating inside the transaction of a connection the caller passed (see caller.py).
+    caller_transaction: bool = False
     # Filled while running:
     ran: list[str] = field(default_factory=list)  # revisions this process applied
     goose_applied: frozenset[int] | None = None  # goose's rows, read under the lock

@@ -9,6 +9,7 @@ it got. Offline (--sql) the same statements are written out instead.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -71,8 +72,11 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         else goose_table.delete_sql(tables, migration.version)
     )
     if context.as_sql:
-        for statement in section.statements:
-            context.impl.static_output(_terminated(statement))
+        # A NO TRANSACTION file runs bare: the script commits before it and
+        # begins again after it (its goose row goes with Alembic's update).
+        with contextlib.nullcontext() if section.use_tx else context.autocommit_block():
+            for statement in section.statements:
+                context.impl.static_output(_terminated(statement))
         context.impl.static_output(record + ";")
         return
 
@@ -93,6 +97,11 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         _execute_all(execute, migration, direction, section.statements, run)
         execute(record)
         return
+    if run.caller_transaction:  # its statements would commit the caller's work
+        raise MigrationError(
+            f"{migration.name}: a NO TRANSACTION migration cannot run inside the "
+            "transaction of the connection you passed: pass one outside a transaction"
+        )
     # Outside a transaction each statement commits alone: keep a marker of how
     # far it got, so a run stopped part-way shows in `status`.
     revision = migration.revision

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llm_proxy.dialects import Dialect
 from llm_proxy.errors import LlmProxyError
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose.migration import GooseMigration
@@ -48,6 +49,9 @@ class Loaded:
     goose: list[GooseMigration]
     python: list[Script]
     graph: Graph
+    # The stock command's goose directory and the dialect it was chosen for.
+    goose_directory: Path | None = None
+    dialect: Dialect | None = None
 
     @cached_property
     def scripts(self) -> list[Script]:
@@ -159,9 +163,12 @@ def for_run(run: Run, config: Config) -> ScriptDirectory:
     return _attach(directory, load)
 
 
-def attach_goose_directory(directory: ScriptDirectory, goose_dir: Path) -> ScriptDirectory:
-    """The stock `alembic` command's directory, with the goose files of `goose_dir`.
-    Problems are CommandErrors: what the stock command prints as one line."""
+def attach_goose_directory(
+    directory: ScriptDirectory, goose_dir: Path, dialect: Dialect
+) -> ScriptDirectory:
+    """The stock `alembic` command's directory, with the goose files of `goose_dir`
+    (those of `dialect`). Problems are CommandErrors: what the stock command
+    prints as one line."""
     from alembic.util import CommandError
 
     def load() -> Loaded:
@@ -170,7 +177,7 @@ def attach_goose_directory(directory: ScriptDirectory, goose_dir: Path) -> Scrip
             python = alembic_api.load_python_scripts(directory)
             # Checked before Alembic sees it: Alembic reports an unknown parent
             # with a traceback, and knows nothing of goose order.
-            return Loaded(goose, python, build_graph(goose, python))
+            return Loaded(goose, python, build_graph(goose, python), goose_dir, dialect)
         except LlmProxyError as exc:
             raise CommandError(str(exc)) from None
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from llm_proxy.config import Settings
 from llm_proxy.dialects.sqlite import make_directory
-from llm_proxy.errors import DatabaseUnavailable, LockTimeout
+from llm_proxy.errors import DatabaseUnavailable, LockTimeout, MigrateError
 
 from . import drivers
 
@@ -58,7 +58,7 @@ class FileLock:
         return f"{self.settings.sqlite_path}.migrate-lock"
 
     @contextmanager
-    def _flocked(self, on_wait: OnWait) -> Iterator[None]:
+    def held(self, on_wait: OnWait = None) -> Iterator[None]:
         """The lock alone (a file lock needs no session)."""
         if self.settings.sqlite_path is None:  # in-memory: one process by definition
             yield
@@ -107,7 +107,7 @@ class FileLock:
     def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
         """The lock, then a connection (the file is created if missing: waiting
         for the lock creates nothing)."""
-        with self._flocked(on_wait):
+        with self.held(on_wait):
             connection = drivers.connect(self.settings, create=True)
             try:
                 yield connection
@@ -119,13 +119,13 @@ class SessionLock:
     """A lock held by a database session: try without waiting, poll until the
     timeout. Session locks survive commits and rollbacks."""
 
-    def __init__(self, settings: Settings, try_sql: str, release_sql: str) -> None:
+    def __init__(self, settings: Settings, try_sql: str, release_sql: str | None) -> None:
         self.settings = settings
         self.try_sql = try_sql
-        self.release_sql = release_sql
+        self.release_sql = release_sql  # None: the lock ends with the transaction
 
     @contextmanager
-    def _held_by(self, query: SessionQuery, on_wait: OnWait) -> Iterator[None]:
+    def held_by(self, query: SessionQuery, on_wait: OnWait = None) -> Iterator[None]:
         """The lock on the session `query` runs on."""
         deadline = time.monotonic() + self.settings.lock_timeout
         reported = False
@@ -140,8 +140,9 @@ class SessionLock:
             yield
         finally:
             # If releasing fails (a lost connection), the session's end releases it.
-            with contextlib.suppress(Exception):
-                query(self.release_sql)
+            if self.release_sql is not None:
+                with contextlib.suppress(Exception):
+                    query(self.release_sql)
 
     @contextmanager
     def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
@@ -154,7 +155,7 @@ class SessionLock:
                 found = drivers.rows(connection, sql)
                 return found[0][0] if found else None
 
-            with self._held_by(query, on_wait):
+            with self.held_by(query, on_wait):
                 drivers.set_autocommit(connection, False)
                 try:
                     yield connection
@@ -176,3 +177,38 @@ def for_database(settings: Settings) -> MigrationLock:
     if statements is None:
         return FileLock(settings)
     return SessionLock(settings, *statements)
+
+
+@contextmanager
+def hold_on(
+    settings: Settings, query: SessionQuery, *, in_transaction: bool, on_wait: OnWait = None
+) -> Iterator[None]:
+    """The migration lock for a connection the caller opened, which `query` runs
+    statements on.
+
+    Outside a transaction the lock is held for the command, as for our own
+    connections: the lock file (SQLite), or the session lock on the caller's own
+    session. Inside the caller's transaction it must outlast the command, until
+    that transaction ends: another migrator must not start from goose rows that
+    are not committed yet. PostgreSQL takes a transaction-level advisory lock
+    (the caller's COMMIT or ROLLBACK releases it). On SQLite the caller's write
+    transaction itself keeps every other writer, migrators included, waiting
+    until it ends; the lock file only covers the command. A database with
+    neither (MySQL) cannot do this: refused."""
+    lock = for_database(settings)
+    if isinstance(lock, FileLock):
+        with lock.held(on_wait):
+            yield
+        return
+    if not in_transaction:
+        with lock.held_by(query, on_wait):
+            yield
+        return
+    try_sql = settings.dialect.transaction_lock_sql(settings)
+    if try_sql is None:
+        raise MigrateError(
+            f"{settings.dialect.label} has no migration lock that lasts until a "
+            "transaction ends: pass a connection outside a transaction"
+        )
+    with SessionLock(settings, try_sql, None).held_by(query, on_wait):
+        yield

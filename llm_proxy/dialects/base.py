@@ -12,7 +12,7 @@ need connection details take a ``Target`` (``config.Settings`` is one).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -44,6 +44,7 @@ class Dialect:
     is_server: ClassVar[bool] = True
     default_port: ClassVar[int | None] = None
     supports_schemas: ClassVar[bool] = False
+    transactional_ddl: ClassVar[bool] = True  # False: each DDL statement commits by itself
     true_literal: ClassVar[str] = "true"
     goose_table_columns: ClassVar[str]  # goose v3's DDL, exactly: the real goose reads it
     now_default: ClassVar[str] = "CURRENT_TIMESTAMP"
@@ -84,6 +85,11 @@ class Dialect:
 
     def create_schema_sql(self, schema: str) -> str:
         """CREATE SCHEMA for `schema` (dialects with schemas only)."""
+        raise NotImplementedError
+
+    def script_schema_sql(self, schema: str, *, create: bool) -> list[str]:
+        """What an SQL script begins with to work in `schema` as our connections
+        do (create it first when `create`); dialects with schemas only."""
         raise NotImplementedError
 
     def user_tables_sql(self) -> str:
@@ -180,6 +186,11 @@ class Dialect:
     def prepare_engine(self, engine: Any) -> None:
         """Adjust a new SQLAlchemy engine (SQLite takes over transaction control)."""
 
+    def prepare_connection(self, connection: Any) -> Callable[[], None]:
+        """Adjust a SQLAlchemy Connection the caller opened (and owns) for the
+        migrations about to run on it; returns what undoes the adjustment."""
+        return lambda: None
+
     def is_busy_error(self, error: BaseException) -> bool:
         """True for the database's own "locked by another writer" error."""
         return False
@@ -212,6 +223,11 @@ class Dialect:
 
     def lock_statements(self, target: Target) -> tuple[str, str] | None:
         """(try the session lock without waiting, release it); None: a lock file instead."""
+        return None
+
+    def transaction_lock_sql(self, target: Target) -> str | None:
+        """Try the migration lock without waiting, held until the current
+        transaction ends (commit or rollback); None where no such lock exists."""
         return None
 
     def create_database_sql(self, name: str) -> list[str]:

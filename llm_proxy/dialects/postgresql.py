@@ -67,6 +67,13 @@ class PostgreSQLDialect(Dialect):
     def create_schema_sql(self, schema: str) -> str:
         return f"CREATE SCHEMA {self.quote(schema)}"
 
+    def script_schema_sql(self, schema: str, *, create: bool) -> list[str]:
+        # The search_path our connections get at connect time (libpq_options);
+        # a psql session takes it with SET, outside any transaction so no
+        # ROLLBACK undoes it.
+        created = [f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"] if create else []
+        return [*created, f"SET search_path TO {self.quote(schema)}"]
+
     def user_tables_sql(self) -> str:
         return (
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
@@ -149,6 +156,10 @@ class PostgreSQLDialect(Dialect):
             f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})",
             f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})",
         )
+
+    def transaction_lock_sql(self, target: Target) -> str:
+        # The same key: transaction-level and session-level requests conflict.
+        return f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})"
 
     def drop_database_sql(self, name: str) -> list[str]:
         return [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,31 @@ class SQLiteDialect(Dialect):
         def _begin(connection: Any) -> None:
             if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def prepare_connection(self, connection: Any) -> Callable[[], None]:
+        """Python's sqlite3 module, left to itself (its default, "legacy" mode),
+        begins a transaction only before INSERT/UPDATE/DELETE, so DDL run on a
+        caller's connection would commit statement by statement. Make the
+        caller's SQLAlchemy transactions real: BEGIN IMMEDIATE now (inside the
+        caller's transaction) and at each begin. A driver in autocommit mode
+        (isolation_level None, as our engines and SQLAlchemy's SQLite recipe set
+        it) is managed by its owner already, and left alone."""
+        driver = connection.connection.driver_connection
+        if driver.isolation_level is None:
+            return lambda: None
+
+        def begin_on_driver(begun: Any) -> None:
+            if begun.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return
+            if not driver.in_transaction:
+                driver.execute("BEGIN IMMEDIATE")
+
+        from sqlalchemy import event
+
+        if connection.in_transaction():
+            begin_on_driver(connection)
+        event.listen(connection, "begin", begin_on_driver)
+        return lambda: event.remove(connection, "begin", begin_on_driver)
 
     def is_busy_error(self, error: BaseException) -> bool:
         return "database is locked" in str(getattr(error, "orig", None) or "")

@@ -33,3 +33,25 @@ def replace_heads_sql(tables: Tables, heads: Iterable[str]) -> list[str]:
     return [f"DELETE FROM {table}"] + [
         f"INSERT INTO {table} (version_num) VALUES ({tables.literal(head)})" for head in heads
     ]
+
+
+def create_if_missing_sql(tables: Tables) -> str:
+    """alembic_version as Alembic creates it, unless it exists (for scripts that
+    start from a database only goose has migrated)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {tables.qualified(ALEMBIC_TABLE)} (\n"
+        "    version_num VARCHAR(32) NOT NULL,\n"
+        "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
+        ")"
+    )
+
+
+def record_if_empty_sql(tables: Tables, heads: Iterable[str]) -> str:
+    """A statement that records `heads` in an alembic_version that holds nothing,
+    and leaves one that holds a position already as it is."""
+    table = tables.qualified(ALEMBIC_TABLE)
+    rows = " UNION ALL ".join(f"SELECT {tables.literal(head)} AS head" for head in heads)
+    return (
+        f"INSERT INTO {table} (version_num) SELECT start.head FROM ({rows}) AS start "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table})"
+    )
