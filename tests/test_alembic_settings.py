@@ -137,7 +137,8 @@ def test_misspelt_x_argument_is_refused(project: Path, tmp_path: Path) -> None:
     assert result.returncode != 0  # Alembic's CLI exits 255 on a CommandError
     assert result.stdout.strip().splitlines() == [
         "FAILED: -x databse_url=sqlite:///elsewhere.db: unknown argument (llm-proxy knows "
-        "database_url, database_path, db_driver, schema, migrations_dir, lock_timeout)"
+        "database_url, database_path, db_driver, schema, migrations_dir, lock_timeout, "
+        "allow_missing)"
     ]
     assert not db.exists()
 
