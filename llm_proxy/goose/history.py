@@ -26,17 +26,21 @@ class VersionRow:
 class GooseState:
     """What goose_db_version says: which versions are applied, and the current one."""
 
-    applied: dict[int, object]  # version -> tstamp of the row that applied it
+    # version -> tstamp of the row that applied it, in the order goose applied them
+    # (by the id of each version's newest row): the order goose's `down` undoes them in.
+    applied: dict[int, object]
     current_version: int  # newest applied row by id; 0 when only the initial row exists
+    exists: bool = True  # False: there is no goose_db_version table at all
 
     @classmethod
     def from_rows(cls, rows: Iterable[VersionRow]) -> GooseState:
         """Read rows as goose does: the newest row of a version decides it."""
         latest: dict[int, VersionRow] = {}
         for row in sorted(rows, key=lambda r: r.id):
+            latest.pop(row.version_id, None)  # keeps `latest` in newest-row order
             latest[row.version_id] = row
         current = 0
-        for row in sorted(latest.values(), key=lambda r: r.id, reverse=True):
+        for row in reversed(latest.values()):
             if row.is_applied:
                 current = row.version_id
                 break
@@ -48,4 +52,4 @@ class GooseState:
         return cls(applied=applied, current_version=current)
 
 
-EMPTY = GooseState(applied={}, current_version=0)
+EMPTY = GooseState(applied={}, current_version=0, exists=False)
