@@ -16,6 +16,7 @@ from typing import Any
 from llm_proxy.db import locks
 from llm_proxy.db.engine import create_engine
 from llm_proxy.errors import LockTimeout, MigrationError
+from llm_proxy.revisions.reconcile import heads_after_step
 from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, goose_table, journal, partial_runs, snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
@@ -141,7 +142,10 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
             reconcile(connection, migration_context, current)
         timer.start()
         with context.begin_transaction():
-            context.run_migrations()
+            if current.steps is None:
+                context.run_migrations()
+            else:
+                _run_steps(migration_context, current, connection, timer)
         timer.flush()
     except Exception as exc:
         raise _user_facing(exc, current) from exc
@@ -177,20 +181,41 @@ def _executor(connection: Any) -> Callable[[str], list[Any]]:
     return execute
 
 
-def reconcile(connection: Any, migration_context: Any, current: Run) -> None:
+def _run_steps(migration_context: Any, current: Run, connection: Any, timer: _StepTimer) -> None:
+    """Run `current.steps`, each revision in a transaction of its own with its
+    version rows, as Alembic runs a migration; alembic_version is computed here,
+    since Alembic's own bookkeeping needs the revision to be one of its heads."""
+    from alembic.operations import Operations
+
+    with Operations.context(migration_context):
+        for revision, is_upgrade in current.steps or ():
+            script = migration_context.script.get_revision(revision)
+            with alembic_api.migration_transaction(migration_context):
+                (script.module.upgrade if is_upgrade else script.module.downgrade)()
+                timer.record(migration_context, revision, is_upgrade)
+                reconcile(connection, migration_context, current, step=(revision, is_upgrade))
+
+
+def reconcile(
+    connection: Any, migration_context: Any, current: Run, step: tuple[str, bool] | None = None
+) -> None:
     """Bring alembic_version in line with goose_db_version (goose wins for goose
     revisions), make sure goose's table and ours exist, and record checksums of
-    applied files that have none. Runs under the lock."""
+    applied files that have none. Runs under the lock; after a `step` that ran
+    alone (revision, is_upgrade), in its transaction."""
     session = Session(_executor(connection), current.tables)
     goose_table.ensure(session)
     journal.ensure(session)
     partial_runs.ensure(session)
     recorded = snapshot.read(session)  # every table, once
+    heads = recorded.alembic_heads
+    if step is not None:
+        heads = heads_after_step(current.graph, heads, *step)
     view = reconcile_view(
         current.graph,
         recorded.goose.applied.keys(),
         recorded.goose.current_version,
-        recorded.alembic_heads,
+        heads,
     )
     journal.prune(session, recorded.journal, view.applied)
     partial_runs.prune(session, recorded.partial_runs, view.applied)
@@ -225,14 +250,16 @@ class _StepTimer:
         self.pending = []
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        self.record(ctx, step.up_revision_id, step.is_upgrade)
+
+    def record(self, ctx: Any, revision: str, is_upgrade: bool) -> None:
         now = time.perf_counter()
         elapsed_ms = (now - self.last) * 1000.0
         self.last = now
-        revision = step.up_revision_id
         script = ctx.script.get_revision(revision) if ctx.script else None
         if revision in self.run.skipped:  # journaled when it was adopted
             return
-        _journal_step(ctx, self.run, script, is_upgrade=step.is_upgrade)
+        _journal_step(ctx, self.run, script, is_upgrade=is_upgrade)
         self.run.ran.append(revision)
         if self.run.report is None:
             return

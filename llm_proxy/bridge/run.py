@@ -38,6 +38,9 @@ class Run:
     locked_connection: Any = None
     python_scripts: list[Any] | None = None  # Alembic's, when already loaded
     script_directory: Any = None  # built once per run (see scripts.for_run)
+    # Set by commands.run_steps: exactly these revisions run, one at a time, in
+    # this order, as (revision, is_upgrade), instead of Alembic's own plan.
+    steps: tuple[tuple[str, bool], ...] | None = None
     # Filled while running:
     ran: list[str] = field(default_factory=list)  # revisions this process applied
     goose_applied: frozenset[int] | None = None  # goose's rows, read under the lock
