@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 from conftest import settings_for
 from gaps_harness import Harness
+from test_mixed_graph import goose_file, python_revision
+from test_models import copy_project
+
+from llm_proxy import migrate
+from llm_proxy.errors import MigrateError
 
 Make = Callable[[tuple[int, ...]], Harness]
 
@@ -216,9 +221,6 @@ def test_python_revisions_roll_back_before_the_goose_file_they_build_on(
 ) -> None:
     """00001 -> 00002 -> p1 (Python) -> 00003: goose's order, with p1 undone before
     the goose file it is built on."""
-    from test_mixed_graph import goose_file, python_revision
-    from test_models import copy_project
-
     root = copy_project(tmp_path / "project")
     for file in (root / "sql").glob("*.sql"):
         file.unlink()
@@ -246,3 +248,106 @@ def test_python_revisions_roll_back_before_the_goose_file_they_build_on(
     assert ok("reset") == ["00003_c.sql", "p1_rev.py", "00002_b.sql", "00001_a.sql"]
     assert harness.versions_by_id() == [0]
     assert harness.alembic_heads() == []
+
+
+# ------------------------------------------------------------ 4: edge states
+
+
+def test_reset_without_a_goose_table_is_gooses_error(make: Make) -> None:
+    harness = make((1, 2))
+    output = run(harness, "reset")  # goose: "failed to get status of migrations"
+    assert "goose_db_version does not exist" in output
+    assert "failed to get status of migrations" in output
+
+
+@pytest.mark.parametrize("command", ["redo", "down"])
+def test_redo_and_down_on_a_fresh_database_fail_and_create_nothing(
+    make: Make, command: str
+) -> None:
+    """Both fail, as in goose ("no current version found"); goose also creates its
+    table on the way, llm-proxy creates nothing (a deliberate difference)."""
+    harness = make((1, 2))
+    outcome = harness.cli(command)
+    assert outcome.failed and harness.model_runs(command).failed
+    assert "no migrations to roll back: the database is at version 0" in outcome.output
+    assert harness.versions_by_id() is None
+    assert harness.model.versions_by_id == [0]
+
+
+def test_down_at_version_zero_fails_like_goose(make: Make) -> None:
+    harness = make((1, 2))
+    run(harness, "up")
+    run(harness, "reset")
+    output = run(harness, "down")
+    assert "no migrations to roll back: the database is at version 0" in output
+    run(harness, "redo")
+
+
+def test_down_to_on_a_fresh_database_is_a_no_op(make: Make) -> None:
+    harness = make((1, 2))
+    outcome = harness.cli("down-to", "0")
+    assert not outcome.failed and not harness.model_runs("down_to", 0).failed
+    assert "goose: no migrations to run. current version: 0" in outcome.output
+    assert harness.versions_by_id() is None  # goose would have created its table
+
+
+# ------------------------------------------------------------ 6: deliberate differences
+
+BROKEN = {
+    "unterminated-statement-begin": (
+        "-- +goose Up\n-- +goose StatementBegin\nSELECT 1;\n",
+        "00003_broken.sql:2:",
+    ),
+    "unknown-annotation": ("-- +goose Up\nSELECT 1;\n-- +goose Sideways\n", "00003_broken.sql:3:"),
+    "indented-annotation": ("-- +goose Up\nSELECT 1;\n  -- +goose Down\n", "00003_broken.sql:3:"),
+    "missing-envsub-variable": (
+        "-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${LLM_PROXY_TEST_UNSET?needed}';\n",
+        "00003_broken.sql:3:",
+    ),
+    "broken-down-section": (
+        "-- +goose Up\nSELECT 1;\n-- +goose Down\nDROP TABLE t1\n",
+        "00003_broken.sql:4:",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+def test_a_broken_file_stops_up_before_anything_runs(make: Make, broken: str) -> None:
+    """goose would apply 00001 and 00002, then fail on 00003 (and would not even
+    read a broken Down section until `down`); llm-proxy parses every pending file
+    first. `up-to 2` applies what comes before the broken file, as goose would."""
+    harness = make((1, 2))
+    text, where = BROKEN[broken]
+    (harness.directory / "00003_broken.sql").write_text(text, encoding="utf-8")
+    outcome = harness.cli("up")
+    assert outcome.failed
+    assert outcome.output.splitlines() == [outcome.output.strip()]
+    assert where in outcome.output
+    assert harness.versions_by_id() is None and harness.ran() == []
+    assert not harness.cli("up-to", "2").failed
+    assert harness.versions_by_id() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("command", [("reset",), ("down-to", "0")])
+def test_an_applied_version_without_its_file_is_refused(make: Make, command: tuple) -> None:
+    """00002's file was deleted after it ran. goose's reset skips it (its row stays)
+    and goose's down-to rolls back 00003, then fails at 00002; llm-proxy refuses
+    before rolling anything back."""
+    harness = make((1, 2, 3))
+    run(harness, "up")
+    (harness.directory / "00002_t2.sql").unlink()
+    outcome = harness.cli(*command)
+    assert outcome.failed
+    assert "version 2, which no migration file defines" in outcome.output
+    assert harness.versions_by_id() == [0, 1, 2, 3]
+    assert harness.ran() == [("up", 1), ("up", 2), ("up", 3)]
+
+
+def test_a_negative_version_is_refused(make: Make) -> None:
+    """goose reads down-to -1 as down-to 0, Alembic reads -1 as one step down."""
+    harness = make((1, 2))
+    run(harness, "up")
+    with pytest.raises(MigrateError, match="no migration with version '-1'"):
+        migrate.down_to(harness.settings, "-1")
+    assert harness.cli("down-to", "-1").failed  # click reads it as an option
+    assert harness.versions_by_id() == [0, 1, 2]
