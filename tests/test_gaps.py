@@ -15,7 +15,7 @@ import pytest
 from conftest import settings_for
 from gaps_harness import Harness
 from test_mixed_graph import goose_file, python_revision
-from test_models import copy_project
+from test_models import copy_project, run_alembic
 
 from llm_proxy import migrate
 from llm_proxy.errors import MigrateError
@@ -351,3 +351,12 @@ def test_a_negative_version_is_refused(make: Make) -> None:
         migrate.down_to(harness.settings, "-1")
     assert harness.cli("down-to", "-1").failed  # click reads it as an option
     assert harness.versions_by_id() == [0, 1, 2]
+
+
+def test_stock_alembic_takes_revision_ids_and_says_so_for_a_bare_number(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "project")
+    db = tmp_path / "stock.db"
+    refused = run_alembic("upgrade", "3", cwd=root, db=db)
+    assert refused.returncode != 0
+    assert "Can't locate revision identified by '3'" in refused.stderr
+    assert run_alembic("upgrade", "00003", cwd=root, db=db).returncode == 0
