@@ -193,29 +193,43 @@ def _run_steps(migration_context: Any, current: Run, connection: Any, timer: _St
             with alembic_api.migration_transaction(migration_context):
                 (script.module.upgrade if is_upgrade else script.module.downgrade)()
                 timer.record(migration_context, revision, is_upgrade)
-                reconcile(connection, migration_context, current, step=(revision, is_upgrade))
+                _record_heads(connection, migration_context, current, revision, is_upgrade)
 
 
-def reconcile(
-    connection: Any, migration_context: Any, current: Run, step: tuple[str, bool] | None = None
+def _record_heads(
+    connection: Any, migration_context: Any, current: Run, revision: str, is_upgrade: bool
 ) -> None:
+    """alembic_version once `revision` ran alone. Rolled back, it leaves with what
+    is built on it; applied, it joins, and so do the goose revisions goose records
+    beyond it (goose wins for goose revisions, as in `reconcile`)."""
+    session = Session(_executor(connection), current.tables)
+    recorded = snapshot.read(session, with_journal=False)
+    current.goose_applied = frozenset(recorded.goose.applied)
+    heads = heads_after_step(current.graph, recorded.alembic_heads, revision, is_upgrade)
+    if is_upgrade:
+        goose = recorded.goose
+        view = reconcile_view(current.graph, goose.applied.keys(), goose.current_version, heads)
+        heads = view.alembic_heads
+    if tuple(sorted(heads)) != recorded.alembic_heads:
+        alembic_api.ensure_version_table(migration_context)
+        for sql in alembic_table.replace_heads_sql(current.tables, heads):
+            session.execute(sql)
+
+
+def reconcile(connection: Any, migration_context: Any, current: Run) -> None:
     """Bring alembic_version in line with goose_db_version (goose wins for goose
     revisions), make sure goose's table and ours exist, and record checksums of
-    applied files that have none. Runs under the lock; after a `step` that ran
-    alone (revision, is_upgrade), in its transaction."""
+    applied files that have none. Runs under the lock."""
     session = Session(_executor(connection), current.tables)
     goose_table.ensure(session)
     journal.ensure(session)
     partial_runs.ensure(session)
     recorded = snapshot.read(session)  # every table, once
-    heads = recorded.alembic_heads
-    if step is not None:
-        heads = heads_after_step(current.graph, heads, *step)
     view = reconcile_view(
         current.graph,
         recorded.goose.applied.keys(),
         recorded.goose.current_version,
-        heads,
+        recorded.alembic_heads,
     )
     journal.prune(session, recorded.journal, view.applied)
     partial_runs.prune(session, recorded.partial_runs, view.applied)

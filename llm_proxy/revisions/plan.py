@@ -178,15 +178,12 @@ def _next_rollback(
     """What may be rolled back next (several: independent Python heads, in graph
     order): the current goose version, unless Python revisions are built on it;
     with no goose version applied, the applied Python heads."""
+    python = {r for r in applied if graph.nodes[r].goose_version is None}
     if goose_order:
         current = by_version.get(goose_order[-1])
         if current is None:
             raise MigrateError(_no_file(goose_order[-1], "rolling back reaches"))
-        built_on = {
-            r
-            for r in graph.descendants([current])
-            if r in applied and graph.nodes[r].goose_version is None
-        }
+        built_on = python & graph.descendants([current]) if python else set()
         if not built_on:
             return [current]
     else:
