@@ -14,7 +14,9 @@ The rules, as goose v3 implements them:
 - ``up-to T`` considers only files <= T. A file below the highest recorded version
   that has no row is "missing": refused unless allow-missing, which applies the
   missing files first (ascending), then every file above the highest recorded
-  version, ascending. ``up`` is ``up-to`` the largest int64.
+  version, ascending. ``up`` is ``up-to`` the largest int64. The target need not
+  be a file's version, but ``up-to`` with no file at or below it (``up-to 0``) is
+  goose's error "no migration files found".
 - ``down`` rolls back the current version; ``redo`` rolls it back and applies it.
 - ``down-to T`` rolls back the current version while it is above T, re-reading the
   current version after each step (so a gap stops it early, as in goose).
@@ -99,6 +101,10 @@ class GooseModel:
 
     def up_to(self, target: int, allow_missing: bool = False, only_one: bool = False) -> list[int]:
         """Returns the versions applied, in order."""
+        if not any(v <= target for v in self.files):
+            # goose collects the files up to the target first, and an empty
+            # collection is an error, before the table is even created.
+            raise GooseError("no migration files found")
         self._ensure_table()
         recorded = {row.version for row in self.rows or []}
         highest = max(recorded, default=0)
@@ -168,6 +174,16 @@ class GooseModel:
         else:
             while (version := self.current()) > target:
                 self._forget(version)
+
+    def apply_one(self, version: int) -> None:
+        """Apply one file, whatever the rules say: goose run with another set of
+        files, or by hand (how out-of-order histories arise)."""
+        self._ensure_table()
+        self._apply(version)
+
+    def roll_back_one(self, version: int) -> None:
+        """Roll back one file, whatever the rules say."""
+        self._roll_back(version)
 
     # --- effects -----------------------------------------------------------
 

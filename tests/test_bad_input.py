@@ -537,9 +537,11 @@ DATABASE_CASES = [
 ]
 
 TARGET_CASES = [
-    Case("down_to_unknown_version", ("down-to", "42", *ON), ("no migration with version '42'",)),
+    # A number needs no file of its own (goose reads it as "every file up to it"),
+    # but up-to needs at least one file at or below it.
+    Case("up_to_zero", ("up-to", "0", *ON), ("no migration files found at or below version 0",)),
     Case("down_to_garbage", ("down-to", "two", *ON), ("'two'",)),
-    Case("up_to_unknown_version", ("up-to", "42", *ON), ("no migration with version '42'",)),
+    Case("up_to_superscript_digit", ("up-to", "²", *ON), ("no migration with version '²'",)),
     Case("up_to_garbage", ("up-to", "3rd", *ON), ("'3rd'",)),
     Case(
         "up_sql_from_unknown_version",
@@ -861,7 +863,7 @@ PG_CASES = [
         ("up",),
         ("goose_db_version",),
     ),
-    Case("pg_down_to_unknown_version", ("down-to", "42"), ("no migration with version '42'",)),
+    Case("pg_up_to_zero", ("up-to", "0"), ("no migration files found at or below version 0",)),
     Case(
         "pg_newer_than_code_down",
         ("down",),

@@ -55,6 +55,14 @@ def test_up_to_a_version_without_a_file_applies_everything_below_it() -> None:
     assert model.up_to(25) == [10, 20]
 
 
+def test_up_to_below_every_file_is_an_error_that_creates_nothing() -> None:
+    model = GooseModel((10, 20))
+    for target in (0, 5, -1):
+        with pytest.raises(GooseError, match="no migration files found"):
+            model.up_to(target)
+    assert model.rows is None
+
+
 def test_down_without_an_applied_file_is_an_error_and_changes_nothing() -> None:
     model = GooseModel((1, 2))
     with pytest.raises(GooseError):

@@ -26,6 +26,13 @@ def ensure_version_table(migration_context: Any) -> None:
     migration_context._ensure_version_table()
 
 
+def migration_transaction(migration_context: Any) -> Any:
+    """The transaction Alembic gives each migration when ``transaction_per_migration``
+    is set (``MigrationContext.begin_transaction(_per_migration=True)``): the one a
+    migration's ``autocommit_block()`` knows how to leave and re-enter."""
+    return migration_context.begin_transaction(_per_migration=True)
+
+
 def original_from_config() -> Callable[[Any, Any], Any]:
     """The function behind the classmethod ``ScriptDirectory.from_config``, as
     Alembic defines it (before any patch of ours)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,24 @@ def stamp(run: Run, destination: str, *, purge: bool = False) -> None:
     from alembic import command
 
     _call(lambda config: command.stamp(config, destination, purge=purge), run)
+
+
+def run_steps(run: Run, steps: Sequence[tuple[str, bool]]) -> None:
+    """Apply (True) or roll back (False) exactly these revisions, one at a time, in
+    this order. goose's down, redo and reset act on single versions, which
+    Alembic's commands cannot always express: after an out-of-order apply the
+    version to roll back is not a head, or sits above a version never applied."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    run.steps = tuple(steps)
+    config = _config(run)
+    directory = run.script_directory
+    with _refusals_as_migrate_errors(), EnvironmentContext(config, directory, fn=_no_plan):
+        directory.run_env()
+
+
+def _no_plan(_heads: Any, _context: Any) -> tuple[()]:
+    return ()  # env.py runs Run.steps itself
 
 
 def offline_script(run: Run, direction: str, revisions: str) -> str:

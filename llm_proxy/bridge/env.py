@@ -23,8 +23,9 @@ from typing import Any
 from llm_proxy.db import drivers, locks
 from llm_proxy.db.engine import create_engine
 from llm_proxy.errors import LlmProxyError, LockTimeout, MigrationError
-from llm_proxy.revisions.reconcile import DatabaseView
-from llm_proxy.store import journal
+from llm_proxy.revisions.reconcile import DatabaseView, heads_after_step
+from llm_proxy.revisions.reconcile import reconcile as reconcile_view
+from llm_proxy.store import alembic_table, journal, snapshot
 from llm_proxy.store.snapshot import Snapshot
 from llm_proxy.store.tables import Session, is_bookkeeping_table
 
@@ -205,7 +206,10 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
             _prepare(context, migration_context, current, session, ensure_alembic_table)
         timer.start()
         with context.begin_transaction():
-            context.run_migrations()
+            if current.steps is None:
+                context.run_migrations()
+            else:
+                _run_steps(migration_context, current, connection, timer)
         timer.flush()
         if alembic_api.is_stamp(context):
             # Also when the stamp had no step to take (alembic_version was there
@@ -244,8 +248,10 @@ def _prepare(
         start = recorded.alembic_heads
     else:
         start = view.alembic_heads
-    steps = alembic_api.planned_steps(context, migration_context, start)
-    bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
+    if current.steps is None:
+        steps = alembic_api.planned_steps(context, migration_context, start)
+        bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
+    # else: steps llm-proxy planned under this lock by the same rules (revisions/plan.py).
     bookkeeping.reconcile(session, recorded, view, current, ensure_alembic_table)
 
 
@@ -331,6 +337,41 @@ def _executor(connection: Any) -> Callable[[str], list[Any]]:
     return execute
 
 
+def _run_steps(migration_context: Any, current: Run, connection: Any, timer: _StepTimer) -> None:
+    """Run `current.steps`, each revision in a transaction of its own with its
+    version rows, as Alembic runs a migration; alembic_version is computed here,
+    since Alembic's own bookkeeping needs the revision to be one of its heads."""
+    from alembic.operations import Operations
+
+    with Operations.context(migration_context):
+        for revision, is_upgrade in current.steps or ():
+            script = migration_context.script.get_revision(revision)
+            with alembic_api.migration_transaction(migration_context):
+                (script.module.upgrade if is_upgrade else script.module.downgrade)()
+                timer.record(migration_context, revision, is_upgrade)
+                _record_heads(connection, migration_context, current, revision, is_upgrade)
+
+
+def _record_heads(
+    connection: Any, migration_context: Any, current: Run, revision: str, is_upgrade: bool
+) -> None:
+    """alembic_version once `revision` ran alone. Rolled back, it leaves with what
+    is built on it; applied, it joins, and so do the goose revisions goose records
+    beyond it (goose wins for goose revisions, as in `reconcile`)."""
+    session = Session(_executor(connection), current.tables)
+    recorded = snapshot.read(session, with_journal=False)
+    current.goose_applied = frozenset(recorded.goose.applied)
+    heads = heads_after_step(current.graph, recorded.alembic_heads, revision, is_upgrade)
+    if is_upgrade:
+        goose = recorded.goose
+        view = reconcile_view(current.graph, goose.applied.keys(), goose.current_version, heads)
+        heads = view.alembic_heads
+    if tuple(sorted(heads)) != recorded.alembic_heads:
+        alembic_api.ensure_version_table(migration_context)
+        for sql in alembic_table.replace_heads_sql(current.tables, heads):
+            session.execute(sql)
+
+
 class _StepTimer:
     """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision, once the
     revision's transaction has committed, and records what ran."""
@@ -353,17 +394,19 @@ class _StepTimer:
         self.pending = []
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        now = time.perf_counter()
-        elapsed_ms = (now - self.last) * 1000.0
-        self.last = now
         if step.is_stamp:  # nothing ran: goose's rows follow Alembic's, in its transaction
             bookkeeping.follow_stamp(_session(ctx.connection, self.run), self.run)
             return
-        revision = step.up_revision_id
+        self.record(ctx, step.up_revision_id, step.is_upgrade)
+
+    def record(self, ctx: Any, revision: str, is_upgrade: bool) -> None:
+        now = time.perf_counter()
+        elapsed_ms = (now - self.last) * 1000.0
+        self.last = now
         script = ctx.script.get_revision(revision) if ctx.script else None
         if revision in self.run.skipped:  # journaled when it was adopted
             return
-        _journal_step(ctx, self.run, script, is_upgrade=step.is_upgrade)
+        _journal_step(ctx, self.run, script, is_upgrade=is_upgrade)
         self.run.ran.append(revision)
         if self.run.report is None:
             return

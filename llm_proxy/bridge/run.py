@@ -42,6 +42,9 @@ class Run:
     stock: bool = False  # a stock `alembic` command rather than llm-proxy's
     # Migrating inside the transaction of a connection the caller passed (see caller.py).
     caller_transaction: bool = False
+    # Set by commands.run_steps: exactly these revisions run, one at a time, in
+    # this order, as (revision, is_upgrade), instead of Alembic's own plan.
+    steps: tuple[tuple[str, bool], ...] | None = None
     # Filled while running:
     ran: list[str] = field(default_factory=list)  # revisions this process applied
     goose_applied: frozenset[int] | None = None  # goose's rows, read under the lock

@@ -188,8 +188,10 @@ def down_to(
             migrate.sql_script(settings, direction="down", start=start, end=version), nl=False
         )
         return
-    migrate.down_to(settings, version, dry_run=dry_run, report=reporter)
+    current = migrate.down_to(settings, version, dry_run=dry_run, report=reporter)
     if not dry_run:
+        # goose's down-to always ends with this line, whether or not it rolled back.
+        click.echo(output.NO_MIGRATIONS.format(version=current))
         click.echo(output.ROLLED_BACK)
 
 

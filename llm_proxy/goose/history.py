@@ -44,9 +44,12 @@ class RowProblem:
 class GooseState:
     """What goose_db_version says: which versions are applied, and the current one."""
 
-    applied: dict[int, object]  # version -> tstamp of the row that applied it
+    # version -> tstamp of the row that applied it, in the order goose applied them
+    # (by the id of each version's newest row): the order goose's `down` undoes them in.
+    applied: dict[int, object]
     current_version: int  # newest applied row by id; 0 when only the initial row exists
     rows: tuple[VersionRow, ...] = ()  # every row, oldest first
+    exists: bool = True  # False: there is no goose_db_version table at all
 
     @classmethod
     def from_rows(cls, rows: Iterable[VersionRow]) -> GooseState:
@@ -54,9 +57,10 @@ class GooseState:
         ordered = tuple(sorted(rows, key=lambda r: r.id))
         latest: dict[int, VersionRow] = {}
         for row in ordered:
+            latest.pop(row.version_id, None)  # keeps `latest` in newest-row order
             latest[row.version_id] = row
         current = 0
-        for row in sorted(latest.values(), key=lambda r: r.id, reverse=True):
+        for row in reversed(latest.values()):
             if row.is_applied:
                 current = row.version_id
                 break
@@ -133,7 +137,7 @@ def _no_file(version: int, row_ids: tuple[int, ...]) -> RowProblem:
     )
 
 
-EMPTY = GooseState(applied={}, current_version=0)
+EMPTY = GooseState(applied={}, current_version=0, exists=False)
 
 
 @dataclass(frozen=True)

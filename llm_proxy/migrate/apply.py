@@ -2,18 +2,22 @@
 
 Each command refuses what it cannot do before touching the database, then
 takes the migration lock, reads the state again (another instance may have
-migrated meanwhile), and runs Alembic on the locked connection.
+migrated meanwhile), and runs Alembic on the locked connection: `up` through
+Alembic's upgrade, the rollbacks revision by revision in the order goose
+would take (revisions/plan.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from llm_proxy.config import Settings
 from llm_proxy.errors import MigrateError
 from llm_proxy.revisions import plan
+from llm_proxy.revisions.reconcile import DatabaseView
 
 from .project import DatabaseState, Project
 
@@ -111,8 +115,8 @@ def _upgrade(
     return run.ran
 
 
-def _refuse_modified(project: Project, state: DatabaseState) -> None:
-    changed = project.modified(state)
+def _refuse_modified(project: Project, state: DatabaseState, besides: str | None = None) -> None:
+    changed = [r for r in project.modified(state) if r != besides]
     if changed:
         names = ", ".join(project.name_of(r) for r in changed)
         raise MigrateError(
@@ -135,44 +139,72 @@ def _warn_partial(
 
 
 def down(settings: Settings, *, dry_run: bool = False, report: Report = _quiet) -> int:
-    """Roll back the most recent revision; returns the version now current."""
+    """Roll back goose's current version (the most recently applied one, as goose
+    reads goose_db_version), or the Python revisions built on it first; returns
+    the version now current."""
     project = Project.load(settings)
     state = project.read_state()
-    revision, _ = plan.plan_down(project.graph, state.view)
+    revision = plan.plan_down(project.graph, state.view)
     if dry_run:
         report(f"would roll back {project.name_of(revision)}")
         return state.version
     project.parse([revision], "down")
     with project.locked(report) as connection:
-        _downgrade_one(project, connection, project.read_state(connection), report)
+        revision = plan.plan_down(project.graph, project.read_state(connection).view)
+        project.parse([revision], "down")
+        _run_steps(project, connection, [(revision, False)], report)
         return project.read_state(connection, with_journal=False).version
 
 
-def _downgrade_one(project: Project, connection: Any, state: DatabaseState, report: Report) -> str:
-    """Under the lock: roll back the most recent revision; returns it."""
-    revision, destination = plan.plan_down(project.graph, state.view)
-    project.parse([revision], "down")
-    _downgrade(project, connection, destination, report)
-    return revision
-
-
-def _downgrade(project: Project, connection: Any, destination: str, report: Report) -> None:
+def _run_steps(
+    project: Project, connection: Any, steps: list[tuple[str, bool]], report: Report
+) -> list[str]:
+    """Under the lock: run exactly these (revision, is_upgrade) steps, in order."""
     from llm_proxy.bridge import commands as alembic_commands
 
     run = project.run(report, connection)
-    alembic_commands.downgrade(run, destination)
+    alembic_commands.run_steps(run, steps)
     project.keep(run)
+    return run.ran
 
 
 def down_to(
     settings: Settings, version: str, *, dry_run: bool = False, report: Report = _quiet
 ) -> int:
-    """Roll back every revision above `version` (a goose version or revision id;
-    "0" rolls back everything); returns the version now current."""
+    """Roll back, as goose's down-to, while the current version is above `version`
+    (a goose version, with or without a file of its own, or a revision id; "0"
+    rolls back everything); returns the version now current."""
     project = Project.load(settings)
     target = plan.resolve_target(project.graph, version)
+    return _roll_back(
+        project, lambda view: plan.plan_down_to(project.graph, view, target), dry_run, report
+    )
+
+
+def reset(settings: Settings, *, report: Report = _quiet) -> int:
+    """Roll back every applied migration, highest version first, as goose's reset;
+    returns the version now current (0). Like goose, refuses a database that has
+    no goose_db_version table."""
+    project = Project.load(settings)
     state = project.read_state()
-    undo = plan.plan_down_to(project.graph, state.view, target)
+    if not state.recorded.goose.exists:
+        raise MigrateError(
+            f"{project.tables.qualified('goose_db_version')} does not exist: nothing was "
+            "ever migrated here (goose: failed to get status of migrations)"
+        )
+    return _roll_back(project, partial(plan.plan_reset, project.graph), False, report, state)
+
+
+def _roll_back(
+    project: Project,
+    planned: Callable[[DatabaseView], list[str]],
+    dry_run: bool,
+    report: Report,
+    state: DatabaseState | None = None,
+) -> int:
+    """Plan, check the files, lock, plan again on the locked state and roll back."""
+    state = state or project.read_state()
+    undo = planned(state.view)
     if dry_run:
         for revision in undo:
             report(f"would roll back {project.name_of(revision)}")
@@ -181,28 +213,25 @@ def down_to(
         return state.version
     project.parse(undo, "down")
     with project.locked(report) as connection:
-        state = project.read_state(connection)
-        undo = plan.plan_down_to(project.graph, state.view, target)
+        undo = planned(project.read_state(connection).view)
         if undo:
             project.parse(undo, "down")
-            _downgrade(project, connection, target or "base", report)
+            _run_steps(project, connection, [(r, False) for r in undo], report)
         return project.read_state(connection, with_journal=False).version
 
 
 def redo(settings: Settings, *, report: Report = _quiet) -> int:
-    """Roll back the most recent revision and apply it again, under one lock;
-    returns the version now current."""
+    """Roll back goose's current version (see `down`) and apply it again, under
+    one lock; returns the version now current."""
     project = Project.load(settings)
-    revision, _ = plan.plan_down(project.graph, project.read_state().view)
+    revision = plan.plan_down(project.graph, project.read_state().view)
     project.parse([revision], "down")  # refuse before locking
     project.parse([revision], "up")
     with project.locked(report) as connection:
-        revision = _downgrade_one(project, connection, project.read_state(connection), report)
         state = project.read_state(connection)
-        _upgrade(project, connection, state, revision, False, False, report)
+        revision = plan.plan_down(project.graph, state.view)
+        _refuse_modified(project, state, besides=revision)
+        project.parse([revision], "down")
+        project.parse([revision], "up")
+        _run_steps(project, connection, [(revision, False), (revision, True)], report)
         return project.read_state(connection, with_journal=False).version
-
-
-def reset(settings: Settings, *, report: Report = _quiet) -> int:
-    """Roll back every revision; returns the version now current (0)."""
-    return down_to(settings, "0", report=report)

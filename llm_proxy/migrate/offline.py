@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llm_proxy.config import Settings
+from llm_proxy.errors import MigrateError
 from llm_proxy.revisions import plan
 
 from .project import Project
@@ -19,9 +20,13 @@ def sql_script(
 
     project = Project.load(settings)
     graph = project.graph
-    first = plan.resolve_target(graph, start) if start is not None else None
+    # --from says where the database is: it must name a migration. The end is a
+    # target as up-to and down-to read one (a number stands for the files up to it).
+    first = plan.resolve_revision(graph, start) if start is not None else None
     if direction == "up":
         destination = plan.resolve_target(graph, end) if end else None
+        if end and destination is None:
+            raise MigrateError(f"no migration files found at or below version {end.strip()}")
         revisions = f"{first or 'base'}:{destination or 'heads'}"
     else:
         origin = first or plan.single_head(graph)

@@ -29,13 +29,20 @@ class DatabaseView:
     applied: frozenset[str]  # revision ids applied (goose rows for goose revisions)
     alembic_heads: tuple[str, ...]  # what alembic_version should hold
     goose_current: int  # goose's current version
-    missing: tuple[str, ...] = ()  # not applied, placed below goose_current (rule 6)
+    missing: tuple[str, ...] = ()  # not applied, placed below goose_highest (rule 6)
     unknown_versions: tuple[int, ...] = ()  # applied in goose_db_version, no file
     unknown_heads: tuple[str, ...] = ()  # in alembic_version, no revision
     pending: tuple[str, ...] = field(default=())  # not applied, in apply order
     # Set when the tables contradict each other; alembic_heads then keeps what
     # alembic_version holds, and only the way out named in it may write.
     conflict: Conflict | None = None
+    goose_order: tuple[int, ...] = ()  # applied goose versions, in the order goose applied them
+
+    @property
+    def goose_highest(self) -> int:
+        """The highest applied goose version: goose calls a file below it that never
+        ran "missing" (and names this as the "current version" when refusing it)."""
+        return max(self.goose_order, default=0)
 
 
 def reconcile(
@@ -46,7 +53,8 @@ def reconcile(
     *,
     goose_table: bool = True,
 ) -> DatabaseView:
-    """Merge goose_db_version and alembic_version into one view.
+    """Merge goose_db_version and alembic_version into one view. `goose_applied`
+    comes in the order goose applied the versions (its rows' order).
 
     goose rows win for goose revisions: a goose revision alembic_version
     implies but goose does not record is taken back (with everything after
@@ -58,9 +66,9 @@ def reconcile(
     would run them again.
     """
     goose_by_version = graph.by_goose_version()
-    goose_applied = set(goose_applied)
-    unknown_versions = tuple(sorted(v for v in goose_applied if v not in goose_by_version))
-    goose_done = {goose_by_version[v] for v in goose_applied if v in goose_by_version}
+    goose_order = tuple(dict.fromkeys(v for v in goose_applied if v != 0))
+    unknown_versions = tuple(sorted(v for v in goose_order if v not in goose_by_version))
+    goose_done = {goose_by_version[v] for v in goose_order if v in goose_by_version}
 
     # A row may spell a goose version otherwise (an older release's id): same file.
     resolved = [(head, graph.canonical(head)) for head in alembic_heads]
@@ -107,11 +115,12 @@ def reconcile(
     # Goose revisions goose applied whose parents are not (allow-missing gaps)
     # are applied in truth though Alembic cannot express it.
     truly_applied = applied | goose_done
-    # Missing, as goose means it: not applied, yet placed below the current
-    # version. For a Python revision the place is the newest goose file it
-    # builds on, so one written against 00003 is missing on a database at 00006
-    # (added below applied goose files, or on a branch merged late) instead of
-    # being run silently out of the order it was written for.
+    # Missing, as goose means it: not applied, yet placed below the highest
+    # applied version. For a Python revision the place is the newest goose file
+    # it builds on, so one written against 00003 is missing on a database at
+    # 00006 (added below applied goose files, or on a branch merged late)
+    # instead of being run silently out of the order it was written for.
+    highest = max(goose_order, default=0)
     written_on = graph.newest_goose_below()
     missing = tuple(
         r
@@ -122,7 +131,7 @@ def reconcile(
             if graph.nodes[r].goose_version is not None
             else written_on[r]
         )
-        < goose_current
+        < highest
     )
     pending = tuple(r for r in graph.order if r not in truly_applied)
     return DatabaseView(
@@ -134,6 +143,7 @@ def reconcile(
         unknown_heads=unknown_heads,
         pending=pending,
         conflict=conflict,
+        goose_order=goose_order,
     )
 
 
@@ -169,3 +179,20 @@ def goose_version_reached(graph: Graph, heads: Iterable[str]) -> int:
         (max(below[h], graph.nodes[h].goose_version or 0) for h in heads if h in graph.nodes),
         default=0,
     )
+
+
+def heads_after_step(
+    graph: Graph, alembic_heads: Sequence[str], revision: str, is_upgrade: bool
+) -> tuple[str, ...]:
+    """alembic_version once `revision` alone was applied or rolled back, before
+    goose's rows are reconciled in: a rolled-back revision leaves with everything
+    built on it (reconciling puts back the goose revisions goose still records);
+    an applied one joins when its parents are in place."""
+    known = [h for h in alembic_heads if h in graph.nodes]
+    implied = graph.ancestors(known) if known else set()
+    if not is_upgrade:
+        implied -= {revision} | graph.descendants([revision])
+    elif graph.ancestors([revision], include_self=False) <= implied:
+        implied.add(revision)
+    unknown = tuple(h for h in alembic_heads if h not in graph.nodes)
+    return graph.heads_of(implied) + unknown

@@ -65,6 +65,9 @@ def test_name_of(revision: str, expected: str) -> None:
         pytest.param("002", "00002", id="goose-number-other-padding"),
         pytest.param(" 00002 ", "00002", id="goose-number-with-whitespace"),
         pytest.param("10", "00010", id="goose-number-after-gap"),
+        pytest.param("3", "00002", id="goose-number-in-gap-means-the-file-below"),
+        pytest.param("11", "00010", id="goose-number-above-head-means-the-last-file"),
+        pytest.param("+2", "00002", id="plus-sign-as-goose-reads-it"),
         pytest.param("p", "p", id="python-id"),
         pytest.param("\tp ", "p", id="python-id-with-whitespace"),
         pytest.param("4242", "4242", id="digit-python-id-not-a-goose-version"),
@@ -77,20 +80,46 @@ def test_resolve_target(target: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        pytest.param("3", "no migration with version '3'", id="goose-number-in-gap"),
-        pytest.param("11", "no migration with version '11'", id="goose-number-above-head"),
+        pytest.param("²", "no migration with version '²'", id="superscript-digit"),
+        pytest.param("٣", "no migration with version '٣'", id="arabic-indic-digit"),
+        pytest.param("1_0", "no migration with version '1_0'", id="underscore"),
+        pytest.param(
+            "9223372036854775808",
+            "version '9223372036854775808' is out of range: goose versions are 64-bit",
+            id="int64",
+        ),
         pytest.param("q", "no migration with version 'q'", id="unknown-python-id"),
         pytest.param("", "no migration with version ''", id="empty"),
         pytest.param("-1", "no migration with version '-1'", id="negative"),
         pytest.param("2.0", "no migration with version '2.0'", id="decimal"),
         pytest.param("00002.sql", "no migration with version '00002.sql'", id="file-name"),
-        pytest.param(" 3 ", "no migration with version ' 3 '", id="message-shows-input-as-given"),
+        pytest.param(" q ", "no migration with version ' q '", id="message-shows-input-as-given"),
     ],
 )
 def test_resolve_target_refuses(target: str, message: str) -> None:
     with pytest.raises(MigrateError) as raised:
         plan.resolve_target(graph(TARGETS), target)
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        pytest.param("0", None, id="zero-is-base"),
+        pytest.param("2", "00002", id="goose-number-unpadded"),
+        pytest.param("p", "p", id="python-id"),
+        pytest.param("3", MigrateError, id="goose-number-in-gap-names-no-file"),
+        pytest.param("²", MigrateError, id="superscript-digit"),
+    ],
+)
+def test_resolve_revision_needs_a_file(target: str, expected: object) -> None:
+    """Where a VERSION must name a migration (--sql --from), no number stands for
+    the file below it."""
+    if expected is MigrateError:
+        with pytest.raises(MigrateError, match="no migration with version"):
+            plan.resolve_revision(graph(TARGETS), target)
+    else:
+        assert plan.resolve_revision(graph(TARGETS), target) == expected
 
 
 # ------------------------------------------------------------ check_runnable, check_rollback
@@ -158,7 +187,22 @@ def test_checks(view: DatabaseView, runnable: str | None, rollback: str | None) 
         ),
         pytest.param(LINEAR, (1, 2, 3), (), None, False, (None, []), id="up-to-date"),
         pytest.param(LINEAR, (1, 2), (), "1", False, ("00001", []), id="target-already-applied"),
-        pytest.param(LINEAR, (), (), "0", False, (None, []), id="to-zero-does-nothing"),
+        pytest.param(
+            LINEAR, (1,), (), "9", False, ("00003", ["00002", "00003"]), id="to-past-head"
+        ),
+        pytest.param(
+            "00010 00020 00030", (), (), "25", False, ("00020", ["00010", "00020"]), id="to-gap"
+        ),
+        pytest.param(LINEAR, (1, 3), (), "1", False, ("00001", []), id="missing-above-target"),
+        pytest.param(
+            "00001 00002 00003 00004 a<00001",
+            (1, 2, 3),
+            (),
+            "00004",
+            False,
+            ("00004", ["00004"]),
+            id="missing-off-the-targets-path-left-alone",
+        ),
         pytest.param(
             BETWEEN,
             (),
@@ -186,7 +230,6 @@ def test_checks(view: DatabaseView, runnable: str | None, rollback: str | None) 
         ),
         pytest.param(LINEAR, (1, 3), (), None, True, (None, ["00002"]), id="gap-allowed-fills-it"),
         pytest.param(BRANCH, (1, 2), (), None, True, (None, ["p"]), id="missing-python-allowed"),
-        pytest.param(LINEAR, (1, 3), (), "0", False, (None, []), id="to-zero-before-missing"),
     ],
 )
 def test_plan_up(
@@ -230,16 +273,26 @@ def test_plan_up(
             id="two-missing-in-order",
         ),
         pytest.param(
-            "00001 00002 00003 00004 a<00001",
-            (1, 2, 3),
+            LINEAR,
+            (1, 3),
             (),
-            "00004",
-            "found 1 missing migrations before current version 3: a.py",
-            id="missing-refused-whatever-the-target",
+            "9",
+            "found 1 missing migrations before current version 3: 00002.sql",
+            id="missing-below-a-target-past-head",
         ),
-        pytest.param(LINEAR, (1,), (), "9", "no migration with version '9'", id="unknown-target"),
         pytest.param(
-            LINEAR, (1, 3), (), "9", "no migration with version '9'", id="target-before-missing"
+            LINEAR,
+            (3, 1),
+            (),
+            None,
+            "found 1 missing migrations before current version 3: 00002.sql",
+            id="current-version-in-message-is-the-highest",
+        ),
+        pytest.param(
+            LINEAR, (1,), (), "0", "no migration files found at or below version 0", id="to-zero"
+        ),
+        pytest.param(
+            "00005 00006", (), (), "4", "no migration files found at or below version 4", id="low"
         ),
         pytest.param(
             LINEAR,
@@ -267,62 +320,54 @@ def test_plan_up_ignores_unknown_goose_versions() -> None:
 
 
 # ------------------------------------------------------------ plan_down
+# goose rolls back its current version: the newest applied row. view_of takes the
+# goose versions in row order, so (1, 3, 2) is 00003 applied before 00002.
 
 
 @pytest.mark.parametrize(
     ("spec", "goose", "alembic", "expected"),
     [
-        pytest.param(LINEAR, (1, 2), (), ("00002", "00001"), id="goose-to-previous"),
-        pytest.param(LINEAR, (1,), (), ("00001", "base"), id="first-to-base"),
-        pytest.param(BETWEEN, (1, 2), ("p",), ("p", "00002"), id="python-head-to-goose-parent"),
-        pytest.param(
-            BETWEEN, (1, 2, 3), ("00003",), ("00003", "p"), id="goose-head-to-python-parent"
-        ),
-        pytest.param("a b<a", (), ("b",), ("b", "a"), id="python-only"),
-        pytest.param(
-            LINEAR, (1, 2, 3), ("00001",), ("00003", "00002"), id="goose-ahead-of-alembic"
-        ),
+        pytest.param(LINEAR, (1, 2), (), "00002", id="goose-current"),
+        pytest.param(LINEAR, (1,), (), "00001", id="first"),
+        pytest.param(LINEAR, (1, 3, 2), (), "00002", id="out-of-order-row-is-current"),
+        pytest.param(LINEAR, (1, 3), (), "00003", id="above-a-gap"),
+        pytest.param(BETWEEN, (1, 2), ("p",), "p", id="python-built-on-current-first"),
+        pytest.param(BETWEEN, (1, 2, 3), ("00003",), "00003", id="goose-above-python"),
+        pytest.param("a b<a", (), ("b",), "b", id="python-only"),
+        pytest.param(LINEAR, (1, 2, 3), ("00001",), "00003", id="goose-ahead-of-alembic"),
+        pytest.param(BRANCH, (1, 2), ("00002", "p"), "00002", id="branch-goose-current-first"),
+        pytest.param(BRANCH, (1,), ("p",), "p", id="branch-python-on-current"),
+        pytest.param(MERGED, (1,), ("m",), "m", id="merge-head"),
     ],
 )
 def test_plan_down(
-    spec: str, goose: tuple[int, ...], alembic: tuple[str, ...], expected: tuple[str, str]
+    spec: str, goose: tuple[int, ...], alembic: tuple[str, ...], expected: str
 ) -> None:
     built = graph(spec)
     assert plan.plan_down(built, view_of(built, goose, alembic)) == expected
 
 
 @pytest.mark.parametrize(
-    ("spec", "goose", "alembic", "current", "message"),
+    ("spec", "goose", "alembic", "message"),
     [
         pytest.param(
             LINEAR,
             (),
             (),
-            None,
             "no migrations to roll back: the database is at version 0",
             id="empty-db",
         ),
         pytest.param(
-            BRANCH,
-            (1, 2),
-            ("00002", "p"),
-            None,
-            "several heads are applied (00002, p); use down-to VERSION to choose",
-            id="two-heads",
-        ),
-        pytest.param(
-            MERGED,
+            "00001 a<00001 b<00001",
             (1,),
-            ("m",),
-            None,
-            "m.py merges several revisions; use down-to VERSION",
-            id="merge-head",
+            ("a", "b"),
+            "several heads are applied (a, b); use down-to VERSION to choose",
+            id="two-python-heads-on-current",
         ),
         pytest.param(
             LINEAR,
             (1, 2),
             ("f00dcafe",),
-            None,
             "the database is at revision f00dcafe, " + UNKNOWN_HEAD,
             id="unknown-alembic-head",
         ),
@@ -330,22 +375,17 @@ def test_plan_down(
             "00001 00002",
             (1, 2, 7),
             (),
-            7,
             UNKNOWN_CURRENT + ": roll it back with the llm-proxy (or files) that applied it",
             id="current-goose-version-without-file",
         ),
     ],
 )
 def test_plan_down_refuses(
-    spec: str,
-    goose: tuple[int, ...],
-    alembic: tuple[str, ...],
-    current: int | None,
-    message: str,
+    spec: str, goose: tuple[int, ...], alembic: tuple[str, ...], message: str
 ) -> None:
     built = graph(spec)
     with pytest.raises(MigrateError) as raised:
-        plan.plan_down(built, view_of(built, goose, alembic, current))
+        plan.plan_down(built, view_of(built, goose, alembic))
     assert message in str(raised.value)
 
 
@@ -365,18 +405,23 @@ def test_plan_down_refuses(
         ),
         pytest.param(BETWEEN, (1, 2, 3), ("00003",), "p", ["00003"], id="between-to-python"),
         pytest.param(
-            BRANCH, (1, 2), ("00002", "p"), "00001", ["p", "00002"], id="branch-both-sides"
+            BRANCH, (1, 2), ("00002", "p"), "00001", ["00002", "p"], id="branch-both-sides"
         ),
         pytest.param(
-            BRANCH, (1, 2), ("00002", "p"), "00002", ["p"], id="branch-other-side-rolled-back"
+            BRANCH, (1, 2), ("00002", "p"), "00002", [], id="branch-current-at-target-stops"
         ),
         pytest.param(BRANCH, (1, 2), ("00002", "p"), "p", ["00002"], id="branch-keeps-target-side"),
         pytest.param(MERGED, (1,), ("m",), "a", ["m", "b"], id="merge-to-one-side"),
         pytest.param(
-            DEPENDS, (1, 2), ("q",), "00001", ["q", "00002"], id="depends-on-rolled-back-first"
+            DEPENDS, (1, 2), ("q",), "00001", ["00002", "q"], id="depends-on-before-dependency"
         ),
         pytest.param(LINEAR, (1, 3), (), None, ["00003", "00001"], id="gap-to-base"),
         pytest.param(LINEAR, (1, 3), (), "00001", ["00003"], id="gap-to-1"),
+        pytest.param(
+            LINEAR, (1, 3, 2), (), None, ["00002", "00003", "00001"], id="rows-newest-first"
+        ),
+        pytest.param(LINEAR, (1, 3, 2), (), "00002", [], id="current-below-target-stops-at-once"),
+        pytest.param(LINEAR, (1, 3, 2), (), "00001", ["00002", "00003"], id="out-of-order-to-1"),
     ],
 )
 def test_plan_down_to(
@@ -411,10 +456,44 @@ def test_plan_down_to_refuses(view: DatabaseView, message: str) -> None:
     assert message in str(raised.value)
 
 
-def test_plan_down_to_passes_an_older_unknown_goose_version() -> None:
+def test_plan_down_to_refuses_before_reaching_a_version_without_file() -> None:
+    """Rows 1, 7, 2 with no file for 7: goose's down-to 1 would roll back 00002 and
+    then fail on 7; the plan refuses before anything is rolled back."""
     built = graph("00001 00002")
-    view = view_of(built, (1, 2, 7), (), current=2)
-    assert plan.plan_down_to(built, view, "00001") == ["00002"]
+    view = view_of(built, (1, 7, 2), (), current=2)
+    assert plan.plan_down_to(built, view, "00002") == []
+    with pytest.raises(MigrateError, match="rolling back reaches version 7, which no migration"):
+        plan.plan_down_to(built, view, "00001")
+
+
+# ------------------------------------------------------------ plan_reset
+
+
+@pytest.mark.parametrize(
+    ("spec", "goose", "alembic", "expected"),
+    [
+        pytest.param(LINEAR, (1, 3, 2), (), ["00003", "00002", "00001"], id="highest-first"),
+        pytest.param(LINEAR, (1, 3), (), ["00003", "00001"], id="gap"),
+        pytest.param(
+            BETWEEN, (1, 2, 3), ("00003",), ["00003", "p", "00002", "00001"], id="python-between"
+        ),
+        pytest.param(BRANCH, (1, 2), ("00002", "p"), ["00002", "p", "00001"], id="branch"),
+        pytest.param("a b<a", (), ("b",), ["b", "a"], id="python-only"),
+        pytest.param(LINEAR, (), (), [], id="empty-db"),
+    ],
+)
+def test_plan_reset(
+    spec: str, goose: tuple[int, ...], alembic: tuple[str, ...], expected: list[str]
+) -> None:
+    built = graph(spec)
+    assert plan.plan_reset(built, view_of(built, goose, alembic)) == expected
+
+
+def test_plan_reset_refuses_an_applied_version_without_file() -> None:
+    """goose's reset skips it and leaves it applied; we say so instead."""
+    built = graph("00001 00002")
+    with pytest.raises(MigrateError, match="reset would leave version 7, which no migration"):
+        plan.plan_reset(built, view_of(built, (1, 7, 2), (), current=2))
 
 
 # ------------------------------------------------------------ single_head

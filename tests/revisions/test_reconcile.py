@@ -45,6 +45,7 @@ class Row:
             unknown_versions=self.unknown_versions,
             unknown_heads=ids(self.unknown_heads),
             pending=ids(self.pending),
+            goose_order=tuple(dict.fromkeys(v for v in self.goose if v)),
         )
 
 
@@ -525,9 +526,12 @@ def test_goose_version_reached(spec: str, heads: tuple[str, ...], expected: int)
 
 def test_goose_current_is_taken_as_given() -> None:
     """goose's current version comes from goose_db_version's newest row, which need
-    not be the highest version applied; reconcile keeps it and measures `missing`
-    against it."""
-    view = view_of(LINEAR, (1, 3), (), current=1)
+    not be the highest version applied (00003 applied before 00001 here); reconcile
+    keeps it, keeps the rows' order, and measures `missing` against the highest
+    applied version, as goose does."""
+    view = view_of(LINEAR, (3, 1), (), current=1)
     assert view.goose_current == 1
-    assert view.missing == ()
+    assert view.goose_order == (3, 1)
+    assert view.goose_highest == 3
+    assert view.missing == ("00002",)
     assert view.pending == ("00002",)
