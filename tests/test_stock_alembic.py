@@ -131,10 +131,17 @@ def test_stamp_waits_for_the_migration_lock(doors: Doors, monkeypatch: pytest.Mo
 
 
 def test_migrate_stamp_of_an_unknown_version_is_one_line(doors: Doors) -> None:
-    result = doors.llm_proxy("stamp", "42")
+    result = doors.llm_proxy("stamp", "4x2")
     assert result.code == 1
-    assert result.stderr.strip() == "Error: no migration with version '42'"
+    assert result.stderr.strip() == "Error: no migration with version '4x2'"
     assert doors.database.goose_versions() is None
+
+
+def test_migrate_stamp_takes_a_version_as_up_to_does(doors: Doors) -> None:
+    # As `up-to 42`: every goose file at or below 42, no file 42 needed.
+    result = doors.llm_proxy("stamp", "42")
+    assert result.code == 0, result.stderr
+    assert doors.database.goose_versions() == [0, 1, 2, 3, 4, 5, 6]
 
 
 # ------------------------------------------------ 2. read-only commands (14.5)
