@@ -356,15 +356,17 @@ def _record_heads(
     connection: Any, migration_context: Any, current: Run, revision: str, is_upgrade: bool
 ) -> None:
     """alembic_version once `revision` ran alone. Rolled back, it leaves with what
-    is built on it; applied, it joins, and so do the goose revisions goose records
-    beyond it (goose wins for goose revisions, as in `reconcile`)."""
+    is built on it; applied, it joins. Then goose wins for goose revisions, as in
+    `reconcile`: those goose records beyond it join, and one goose took back
+    earlier (the way out of a conflict: the Python revision on it rolled back)
+    leaves."""
     session = Session(_executor(connection), current.tables)
     recorded = snapshot.read(session, with_journal=False)
     current.goose_applied = frozenset(recorded.goose.applied)
     heads = heads_after_step(current.graph, recorded.alembic_heads, revision, is_upgrade)
-    if is_upgrade:
-        goose = recorded.goose
-        view = reconcile_view(current.graph, goose.applied.keys(), goose.current_version, heads)
+    goose = recorded.goose
+    view = reconcile_view(current.graph, goose.applied.keys(), goose.current_version, heads)
+    if view.conflict is None:
         heads = view.alembic_heads
     if tuple(sorted(heads)) != recorded.alembic_heads:
         alembic_api.ensure_version_table(migration_context)
