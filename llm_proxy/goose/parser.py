@@ -26,17 +26,13 @@ from dataclasses import dataclass
 from llm_proxy.errors import LlmProxyError
 
 from .envsub import EnvsubError, expand
+from .spaces import GO_SPACE, LEADING_REFUSED
 
 __all__ = ["GooseParseError", "ParsedMigration", "has_bom", "parse", "parse_sections"]
 
 BOM = "\ufeff"
 
-# Go's unicode.IsSpace, which goose uses to trim lines and split words. Python's own notion
-# of whitespace also covers U+001C..U+001F; passing this set explicitly keeps trimming exact.
-_WS = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+_WS = GO_SPACE
 
 # Lines are split in batches of about this many characters so that a huge file never has all of
 # its lines alive at once as separate objects.
@@ -314,8 +310,8 @@ def _ends_before_comment(line: str) -> bool:
 
 
 def _annotation(line: str, lineno: int) -> int:
-    if line[0] in _WS:
-        raise GooseParseError("annotation must start at column 1 (no leading whitespace)", lineno)
+    if line.startswith(LEADING_REFUSED):
+        raise GooseParseError("annotation must start at column 1 (no leading space or tab)", lineno)
     command = line.replace("--", "").replace("+goose", "", 1)
     if "+goose" in command:
         raise GooseParseError("'+goose' appears more than once in the annotation", lineno)
