@@ -10,8 +10,8 @@ it got. Offline (--sql) the same statements are written out instead.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from llm_proxy.db import drivers
 from llm_proxy.errors import MigrationError, StatementFailed, reason
@@ -19,6 +19,9 @@ from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.store import goose_table, partial_runs
 
 from .run import RUN_KEY, Run
+
+if TYPE_CHECKING:
+    from llm_proxy.goose.parser import ParsedMigration
 
 GOOSE_ATTRIBUTE = "llm_proxy_goose"  # on a revision module: its GooseMigration
 
@@ -90,7 +93,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         return
     execute = driver_executor(connection)
     if section.use_tx:
-        _execute_all(execute, migration, direction, section.statements, run)
+        _execute_all(execute, migration, direction, section, run)
         execute(record)
         return
     # Outside a transaction each statement commits alone: keep a marker of how
@@ -105,7 +108,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         def progress(done: int) -> None:
             execute(partial_runs.progress_sql(tables, revision, done))
 
-        _execute_all(execute, migration, direction, section.statements, run, progress)
+        _execute_all(execute, migration, direction, section, run, progress)
     execute = driver_executor(context.connection)
     execute(record)
     execute(partial_runs.clear_sql(tables, revision))
@@ -115,12 +118,12 @@ def _execute_all(
     execute: Callable[[str], None],
     migration: GooseMigration,
     direction: str,
-    statements: Iterable[str],
+    section: ParsedMigration,
     run: Run,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     split = run.settings.dialect.split_for_driver
-    for number, statement in enumerate(statements, start=1):
+    for number, statement in enumerate(section.statements, start=1):
         try:
             for piece in split(statement):
                 execute(piece)
@@ -129,13 +132,19 @@ def _execute_all(
         except MigrationError:
             raise
         except Exception as exc:  # the driver's own error, with our context
-            raise StatementFailed(
+            index = number - 1
+            failed = StatementFailed(
                 file_name=migration.name,
                 direction=direction,
                 number=number,
-                statement=statement,
-                reason=reason(exc),
-            ) from exc
+                statement=section.shown(index),
+                reason=section.mask(index, reason(exc)),
+            )
+            if index in section.masked:
+                # ENVSUB values may be secrets: the driver's unmasked error stays out of
+                # every traceback.
+                raise failed from None
+            raise failed from exc
 
 
 def driver_executor(connection: Any) -> Callable[[str], None]:

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llm_proxy.errors import LlmProxyError
 
-from .envsub import EnvsubError, expand
+from .envsub import MASK, EnvsubError, Expansion, expand_masked
 from .spaces import GO_SPACE, LEADING_REFUSED
 
-__all__ = ["GooseParseError", "ParsedMigration", "has_bom", "parse", "parse_sections"]
+__all__ = ["GooseParseError", "Masked", "ParsedMigration", "has_bom", "parse", "parse_sections"]
 
 BOM = "\ufeff"
 
@@ -92,11 +92,39 @@ class GooseParseError(LlmProxyError, ValueError):
 
 
 @dataclass(frozen=True)
+class Masked:
+    """A statement that ENVSUB filled from the environment, as it may be shown: each value
+    replaced by MASK, and the values themselves (to mask a driver's message about it)."""
+
+    text: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ParsedMigration:
-    """One section of a goose file: its statements, and whether it runs in a transaction."""
+    """One section of a goose file: its statements, and whether it runs in a transaction.
+
+    ``masked``: by statement index, the statements holding ENVSUB values from the
+    environment, which may be secrets: errors show ``shown(i)`` and ``mask(i, ...)``.
+    """
 
     statements: list[str]
     use_tx: bool
+    masked: Mapping[int, Masked] = field(default_factory=dict)
+
+    def shown(self, index: int) -> str:
+        """Statement ``index`` (0-based) with its ENVSUB values replaced by ***."""
+        masked = self.masked.get(index)
+        return self.statements[index] if masked is None else masked.text
+
+    def mask(self, index: int, text: str) -> str:
+        """``text`` (a message about statement ``index``) with its ENVSUB values masked."""
+        masked = self.masked.get(index)
+        if masked is None:
+            return text
+        for value in sorted(set(masked.values), key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
 
 
 def has_bom(text: str) -> bool:
@@ -118,8 +146,8 @@ def parse_sections(
     text: str, env: Mapping[str, str] | None = None
 ) -> tuple[ParsedMigration, ParsedMigration]:
     """(up, down) of a goose migration in one pass. ``env`` feeds ENVSUB (default os.environ)."""
-    up, down, use_tx = _parse(text, env)
-    return ParsedMigration(up, use_tx), ParsedMigration(down, use_tx)
+    (up, up_masked), (down, down_masked), use_tx = _parse(text, env)
+    return ParsedMigration(up, use_tx, up_masked), ParsedMigration(down, use_tx, down_masked)
 
 
 def _line_batches(text: str, pos: int = 0) -> Iterator[list[str]]:
@@ -148,13 +176,23 @@ def _line_batches(text: str, pos: int = 0) -> Iterator[list[str]]:
         yield lines
 
 
-def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[str], bool]:
+_Section = tuple[list[str], dict[int, Masked]]
+
+
+def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section, bool]:
     ws = _WS
     up: list[str] = []
     down: list[str] = []
+    up_masked: dict[int, Masked] = {}
+    down_masked: dict[int, Masked] = {}
+    statements, masked = up, up_masked
     emit = up.append
     buf: list[str] = []
     keep = buf.append
+    # The pending statement's lines with ENVSUB values masked, once one line had a value
+    # (None until then: statements without values cost nothing), and those values.
+    shown: list[str] | None = None
+    values: list[str] = []
     section = _START
     in_block = False
     use_tx = True
@@ -202,8 +240,10 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
                         if buf:
                             _check_finished(buf, buf_start, f"'-- +goose Down' on line {lineno}")
                             buf.clear()
+                        shown = None
                         section = _DOWN
                         down_line = lineno
+                        statements, masked = down, down_masked
                         emit = down.append
                         empty_block_end = 0
                     elif kind == _A_BEGIN:
@@ -239,6 +279,9 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
                             buf.clear()
                             if statement:  # a whitespace-only block runs nothing
                                 emit(statement)
+                                if shown is not None:
+                                    masked[len(statements) - 1] = _masked(shown, values)
+                            shown = None
                         else:
                             empty_block_end = lineno
                     elif kind == _A_NO_TX:
@@ -271,19 +314,31 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
                 buf_start = lineno
 
             if envsub:
-                line = _expand(line, env, lineno)
+                expansion = _expand(line, env, lineno)
+                line = expansion.text
                 dash = "--" in line
+                if expansion.values and shown is None:
+                    shown, values = list(buf), []
+                if shown is not None:
+                    shown.append(expansion.masked)
+                    values.extend(expansion.values)
+            elif shown is not None:
+                shown.append(line)
             if in_block:
                 keep(line)
                 continue
             if not (_ends_before_comment(line) if dash else line.rstrip(ws).endswith(";")):
                 keep(line)
-            elif buf:
+                continue
+            if buf:
                 keep(line)
                 emit("\n".join(buf).strip(ws))
                 buf.clear()
             else:
                 emit(line.strip(ws))
+            if shown is not None:
+                masked[len(statements) - 1] = _masked(shown, values)
+                shown = None
 
     if section == _START:
         raise GooseParseError("no '-- +goose Up' annotation (a migration starts with one)")
@@ -294,7 +349,11 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[list[str], list[st
         )
     if buf:
         _check_finished(buf, buf_start, "the end of the file")
-    return up, down, use_tx
+    return (up, up_masked), (down, down_masked), use_tx
+
+
+def _masked(lines: list[str], values: list[str]) -> Masked:
+    return Masked("\n".join(lines).strip(_WS), tuple(values))
 
 
 def _ends_before_comment(line: str) -> bool:
@@ -348,8 +407,8 @@ def _check_finished(buf: list[str], buf_start: int, where: str) -> None:
         )
 
 
-def _expand(line: str, env: Mapping[str, str] | None, lineno: int) -> str:
+def _expand(line: str, env: Mapping[str, str] | None, lineno: int) -> Expansion:
     try:
-        return expand(line, os.environ if env is None else env)
+        return expand_masked(line, os.environ if env is None else env)
     except EnvsubError as exc:
         raise GooseParseError(f"ENVSUB: {exc.message}", lineno) from exc

@@ -1,0 +1,142 @@
+"""What goose v3 runs, records and prints for edge cases of its file format, on real
+databases: llm-proxy must do the same (or refuse where goose would corrupt).
+
+Each case names the goose behaviour it stands for; goose's source is the reference
+(pressly/goose internal/sqlparser, migration_sql.go, migration.go; its drivers:
+modernc.org/sqlite, pgx, go-sql-driver/mysql).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+
+Rows = Callable[[str], list[tuple[Any, ...]]]
+
+
+@dataclass
+class Target:
+    """A fresh database of one dialect: CLI arguments for it and a way to read it."""
+
+    name: str
+    args: list[str]
+    rows: Rows
+
+
+def _sqlite_target(path: Path) -> Target:
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        connection = sqlite3.connect(path)
+        try:
+            return connection.execute(sql).fetchall()
+        finally:
+            connection.close()
+
+    return Target("sqlite", ["--db", str(path)], rows)
+
+
+def _postgres_target(url: str) -> Target:
+    import psycopg
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(url, autocommit=True) as connection:
+            cursor = connection.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    return Target("postgres", ["--database-url", url], rows)
+
+
+def _mysql_target(url: str) -> Target:
+    import pymysql
+
+    database = url.rsplit("/", 1)[1]
+    host_port = url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        connection = pymysql.connect(
+            host=host, port=int(port), user="root", password="", database=database
+        )
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return list(cursor.fetchall())
+        finally:
+            connection.close()
+
+    return Target("mysql", ["--database-url", url], rows)
+
+
+def make_target(request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Target:
+    if name == "sqlite":
+        return _sqlite_target(tmp_path / "db" / "fidelity.db")
+    if name == "postgres":
+        return _postgres_target(request.getfixturevalue("postgres_url"))
+    return _mysql_target(request.getfixturevalue("mysql_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return make_target(request, tmp_path, request.param)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sqlite_or_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return make_target(request, tmp_path, request.param)
+
+
+def migrate(target: Target, directory: Path, *args: str, env: dict[str, str] | None = None):
+    return run_cli("migrate", *args, *target.args, "--migrations-dir", str(directory), env=env)
+
+
+def goose_versions(target: Target) -> list[int]:
+    return [r[0] for r in target.rows("SELECT version_id FROM goose_db_version ORDER BY id")]
+
+
+# ---------------------------------------------------------------- ENVSUB values in errors
+
+
+SECRET = "s3cr3t-Tok3n"
+
+
+def test_failing_statement_masks_envsub_values(
+    sqlite_or_postgres: Target, migrations_dir: Path
+) -> None:
+    # goose prints the failing statement with the values ENVSUB put in it; a secret passed
+    # that way must not reach the output: the statement is shown with *** in its place.
+    (migrations_dir / "00001_secret.sql").write_text(
+        "-- +goose Up\n-- +goose ENVSUB ON\n"
+        "CREATE TABLE kept (v TEXT);\n"
+        "INSERT INTO missing_table VALUES ('${API_TOKEN}', '$PLAIN');\n",
+        encoding="utf-8",
+    )
+    env = {"API_TOKEN": SECRET, "PLAIN": "", "LLM_PROXY_DEBUG": ""}
+    result = migrate(sqlite_or_postgres, migrations_dir, "up", env=env)
+    assert result.returncode == 1
+    assert SECRET not in result.stdout + result.stderr
+    message = result.stderr.strip()
+    assert message.count("\n") == 0
+    assert "00001_secret.sql: statement 2 failed" in message
+    assert "INSERT INTO missing_table VALUES ('***', '')" in message
+
+
+def test_driver_message_masks_envsub_values(
+    sqlite_or_postgres: Target, migrations_dir: Path
+) -> None:
+    # The database's own message may quote the value (a table name here): masked too, and
+    # no traceback (LLM_PROXY_DEBUG) shows the driver's unmasked error either.
+    (migrations_dir / "00001_secret.sql").write_text(
+        "-- +goose Up\n-- +goose ENVSUB ON\nSELECT * FROM ${SECRET_TABLE};\n",
+        encoding="utf-8",
+    )
+    for debug in ("", "1"):
+        env = {"SECRET_TABLE": "tbl_" + SECRET.lower(), "LLM_PROXY_DEBUG": debug}
+        result = migrate(sqlite_or_postgres, migrations_dir, "up", env=env)
+        assert result.returncode == 1
+        assert SECRET.lower() not in result.stdout + result.stderr
+        assert "SELECT * FROM ***" in result.stderr
