@@ -140,3 +140,65 @@ def test_driver_message_masks_envsub_values(
         assert result.returncode == 1
         assert SECRET.lower() not in result.stdout + result.stderr
         assert "SELECT * FROM ***" in result.stderr
+
+
+# ---------------------------------------------------------------- several statements per line
+
+
+def test_several_statements_on_one_line_run_as_goose_sends_them(
+    target: Target, migrations_dir: Path
+) -> None:
+    # goose ends a statement at a line ending in ';', so each line below is ONE statement
+    # string, which its drivers run whole (go-sql-driver/mysql with multiStatements=true).
+    (migrations_dir / "00001_two_per_line.sql").write_text(
+        "-- +goose Up\n"
+        "CREATE TABLE a (x int); CREATE TABLE b (y varchar(10));\n"
+        "INSERT INTO a VALUES (1); INSERT INTO b VALUES (';'); INSERT INTO a VALUES (2);\n"
+        "-- +goose Down\n"
+        "DROP TABLE a; DROP TABLE b;\n",
+        encoding="utf-8",
+    )
+    result = migrate(target, migrations_dir, "up")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK   00001_two_per_line.sql (")
+    assert target.rows("SELECT x FROM a ORDER BY x") == [(1,), (2,)]
+    assert target.rows("SELECT y FROM b") == [(";",)]
+    assert goose_versions(target) == [0, 1]
+
+    result = migrate(target, migrations_dir, "down")
+    assert result.returncode == 0, result.stderr
+    assert goose_versions(target) == [0]
+    names = {"a", "b"}
+    assert not names & {r[0] for r in _tables(target)}
+
+
+def test_failure_in_a_later_statement_of_a_line_names_gooses_statement(
+    target: Target, migrations_dir: Path
+) -> None:
+    (migrations_dir / "00001_fails.sql").write_text(
+        "-- +goose Up\n"
+        "CREATE TABLE first_one (x int);\n"
+        "INSERT INTO first_one VALUES (1); INSERT INTO no_such_table VALUES (2);\n",
+        encoding="utf-8",
+    )
+    result = migrate(target, migrations_dir, "up")
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.count("\n") == 0
+    assert "00001_fails.sql: statement 2 failed" in message
+    assert "INSERT INTO first_one VALUES (1); INSERT INTO no_such_table VALUES (2);" in message
+    reason = message.split(" failed: ", 1)[1]  # the database's own words, not a driver's limit
+    assert any(words in reason for words in ("no such table", "does not exist", "doesn't exist"))
+    assert goose_versions(target) == [0]
+    if target.name != "mysql":  # MySQL's DDL commits by itself; the others roll back
+        assert "first_one" not in {r[0] for r in _tables(target)}
+
+
+def _tables(target: Target) -> list[tuple[Any, ...]]:
+    if target.name == "sqlite":
+        return target.rows("SELECT name FROM sqlite_master WHERE type = 'table'")
+    if target.name == "postgres":
+        return target.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return target.rows(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+    )

@@ -65,6 +65,9 @@ class MySQLDialect(Dialect):
                 autocommit=autocommit,
                 connect_timeout=10,
                 charset=address.query.get("charset", "utf8mb4"),
+                # goose sends a statement string whole ("a; b;" on one line is one), which
+                # its MySQL driver runs with multiStatements=true in the DSN.
+                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
             )
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,28 @@ class SQLiteDialect(Dialect):
         )
 
     def split_for_driver(self, statement: str) -> list[str]:
-        """Python's sqlite3 runs one statement per call; goose's SQLite driver runs a
-        StatementBegin block with several statements at once. Split such a block at
-        the boundaries SQLite itself recognises (triggers' inner semicolons stay)."""
-        if statement.count(";") <= 1:
+        """goose's SQLite driver runs a statement string whole, however many statements it
+        holds (several on one line, or a StatementBegin block); Python's sqlite3 runs one
+        per call, and its executescript() would COMMIT goose's transaction first. So the
+        string is cut where SQLite itself would end each statement: at a ';' outside
+        quotes, brackets and comments that completes one (a trigger's inner ';' does not)."""
+        if ";" not in statement or _one_final_semicolon(statement):
             return [statement]
         import sqlite3
 
         pieces: list[str] = []
-        buffer: list[str] = []
-        for line in statement.splitlines(keepends=True):
-            buffer.append(line)
-            candidate = "".join(buffer)
-            if sqlite3.complete_statement(candidate):
-                pieces.append(candidate.strip())
-                buffer = []
-        rest = "".join(buffer).strip()
-        if rest:
+        start = 0
+        for end in _semicolons(statement):
+            piece = statement[start:end]
+            if sqlite3.complete_statement(piece):
+                pieces.append(piece)
+                start = end
+        rest = statement[start:]
+        if pieces and _only_comments(rest):
+            pieces[-1] += rest  # sqlite3 accepts comments after a statement
+        elif rest or not pieces:
             pieces.append(rest)
-        return [piece for piece in pieces if piece]
+        return pieces
 
     # ------------------------------------------------------------ URLs
 
@@ -135,3 +139,46 @@ class SQLiteDialect(Dialect):
 
 
 SQLITE = SQLiteDialect()
+
+# What can hide a ';' from SQLite: quotes ('text', "name", `name`, [name]) and comments.
+_HIDING = re.compile(r"""[;'"`\[]|--|/\*""")
+_CLOSING = {"'": "'", '"': '"', "`": "`", "[": "]", "--": "\n", "/*": "*/"}
+
+
+def _semicolons(sql: str) -> Iterator[int]:
+    """Positions just after each ';' that no quote, bracket or comment hides."""
+    pos = 0
+    while (match := _HIDING.search(sql, pos)) is not None:
+        token = match.group()
+        if token == ";":
+            pos = match.end()
+            yield pos
+            continue
+        closing = _CLOSING[token]
+        end = sql.find(closing, match.end())
+        if end < 0:
+            return
+        pos = end + len(closing)  # a doubled quote reopens at once: the same result
+
+
+def _one_final_semicolon(sql: str) -> bool:
+    """The common case, cheap for a huge statement: one ';', and only spaces after it."""
+    last = sql.rfind(";")
+    return sql.find(";") == last and not sql[last + 1 :].strip()
+
+
+def _only_comments(sql: str) -> bool:
+    """True when `sql` holds nothing but whitespace and comments."""
+    pos, size = 0, len(sql)
+    while pos < size:
+        if sql[pos].isspace():
+            pos += 1
+        elif sql.startswith("--", pos):
+            end = sql.find("\n", pos)
+            pos = size if end < 0 else end + 1
+        elif sql.startswith("/*", pos):
+            end = sql.find("*/", pos + 2)
+            pos = size if end < 0 else end + 2
+        else:
+            return False
+    return True
