@@ -85,3 +85,21 @@ def test_sqlite_pieces_run_in_one_transaction() -> None:
     assert connection.in_transaction
     connection.execute("ROLLBACK")
     assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        ("SELECT 1", []),
+        ("INSERT INTO p VALUES (:y, ?, ?7, @who, $v, #h)", [":y", "?", "?7", "@who", "$v", "#h"]),
+        ("SELECT $a::b(c) FROM t", ["$a::b(c)"]),
+        ("SELECT ':y', \"?\", `@w`, [$v] -- :c\n/* ?d */", []),
+        ("SELECT price$ FROM t", []),  # "$" inside a name is part of it
+        ("SELECT 'it''s :y' || :z", [":z"]),
+    ],
+)
+def test_sqlite_parameters_outside_quotes_and_comments(sql: str, found: list[str]) -> None:
+    from llm_proxy import dialects
+
+    assert dialects.SQLITE.parameter_markers(sql) == found
+    assert dialects.POSTGRESQL.parameter_markers(sql) == []

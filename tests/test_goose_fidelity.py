@@ -202,3 +202,58 @@ def _tables(target: Target) -> list[tuple[Any, ...]]:
     return target.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
     )
+
+
+# ---------------------------------------------------------------- parameters in SQL
+
+
+@pytest.mark.parametrize(("marker", "name"), [(":y", ":y"), ("?", "?"), ("@who", "@who")])
+def test_sqlite_parameter_in_sql_fails_naming_it(
+    marker: str, name: str, sqlite_path: Path, migrations_dir: Path
+) -> None:
+    # goose runs migration SQL with no arguments; its SQLite driver (modernc.org/sqlite)
+    # then refuses any parameter: 'missing named argument "y"'. Nothing of the file stays.
+    target = _sqlite_target(sqlite_path)
+    (migrations_dir / "00001_param.sql").write_text(
+        f"-- +goose Up\nCREATE TABLE p (v TEXT);\nINSERT INTO p VALUES ({marker});\n",
+        encoding="utf-8",
+    )
+    result = migrate(target, migrations_dir, "up")
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.count("\n") == 0
+    assert "00001_param.sql: statement 2 failed: " in message
+    reason = message.split(" failed: ", 1)[1].split(" (statement: ")[0]
+    assert f"parameter {name} has no value" in reason
+    assert goose_versions(target) == [0]
+    assert target.rows("SELECT name FROM sqlite_master WHERE name = 'p'") == []
+
+
+PERCENTS = "100% %s %(x)s %% :y"
+
+
+def test_percent_signs_reach_the_database_untouched(target: Target, migrations_dir: Path) -> None:
+    # goose passes no arguments, so no driver formats the text: '%s' and '%(x)s' are text.
+    (migrations_dir / "00001_pct.sql").write_text(
+        "-- +goose Up\nCREATE TABLE pct (v varchar(40));\n"
+        f"INSERT INTO pct VALUES ('{PERCENTS}');\n",
+        encoding="utf-8",
+    )
+    result = migrate(target, migrations_dir, "up")
+    assert result.returncode == 0, result.stderr
+    assert target.rows("SELECT v FROM pct") == [(PERCENTS,)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///never-created.db", "postgres://u@127.0.0.1:1/x", "mysql://u@127.0.0.1:1/x"],
+)
+def test_percent_signs_untouched_in_the_offline_script(url: str, migrations_dir: Path) -> None:
+    (migrations_dir / "00001_pct.sql").write_text(
+        f"-- +goose Up\nINSERT INTO pct VALUES ('{PERCENTS}');\n", encoding="utf-8"
+    )
+    result = run_cli(
+        "migrate", "up", "--sql", "--database-url", url, "--migrations-dir", str(migrations_dir)
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"INSERT INTO pct VALUES ('{PERCENTS}');\n" in result.stdout

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llm_proxy.db import drivers
-from llm_proxy.errors import MigrationError, StatementFailed, reason
+from llm_proxy.errors import MigrationError, StatementFailed
 from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.store import goose_table, partial_runs
 
@@ -122,7 +122,8 @@ def _execute_all(
     run: Run,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    split = run.settings.dialect.split_for_driver
+    dialect = run.settings.dialect
+    split = dialect.split_for_driver
     for number, statement in enumerate(section.statements, start=1):
         try:
             for piece in split(statement):
@@ -138,7 +139,7 @@ def _execute_all(
                 direction=direction,
                 number=number,
                 statement=section.shown(index),
-                reason=section.mask(index, reason(exc)),
+                reason=section.mask(index, dialect.failure_reason(statement, exc)),
             )
             if index in section.masked:
                 # ENVSUB values may be secrets: the driver's unmasked error stays out of

@@ -79,7 +79,10 @@ def validate_command(
         )
         directory = str(settings.migrations_dir)
         report = validate.lint(
-            validate.read_directory(settings.migrations_dir), os.environ, directory=directory
+            validate.read_directory(settings.migrations_dir),
+            os.environ,
+            directory=directory,
+            dialect=settings.dialect if _dialect_known(db, database_url, settings) else None,
         )
     except Exception as exc:
         _cannot_run(_message(exc))
@@ -114,6 +117,18 @@ def validate_command(
         f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}{strict_note}{outcome}"
     )
     sys.exit(EXIT_PROBLEMS if failed else EXIT_CLEAN)
+
+
+def _dialect_known(db: str | None, database_url: str | None, settings: llm_config.Settings) -> bool:
+    """A directory given alone may hold any dialect's files: SQLite (the default) is then
+    a guess, too weak for dialect rules. A named database, or its packaged directory, is
+    not."""
+    named = (
+        db
+        or database_url
+        or any(os.environ.get(name) for name in ("DATABASE_URL", "DATABASE_PATH", "DB_DRIVER"))
+    )
+    return bool(named) or settings.migrations_dir_source == "packaged default"
 
 
 def _apply(

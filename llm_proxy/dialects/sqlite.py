@@ -60,6 +60,20 @@ class SQLiteDialect(Dialect):
             pieces.append(rest)
         return pieces
 
+    def parameter_markers(self, sql: str) -> list[str]:
+        return parameters(sql)
+
+    def failure_reason(self, statement: str, error: BaseException) -> str:
+        """sqlite3's "Incorrect number of bindings" names no parameter; goose's driver
+        says 'missing named argument "y"'. Say which one, and why it has no value."""
+        found = parameters(statement) if "binding" in str(error) else []
+        if not found:
+            return super().failure_reason(statement, error)
+        return (
+            f"parameter {found[0]} has no value: migrations run without parameters, as "
+            "goose runs them (write the value, or NULL)"
+        )
+
     # ------------------------------------------------------------ URLs
 
     def normalize_url(self, url: str, driver: str, rest: str) -> str:
@@ -140,25 +154,45 @@ class SQLiteDialect(Dialect):
 
 SQLITE = SQLiteDialect()
 
-# What can hide a ';' from SQLite: quotes ('text', "name", `name`, [name]) and comments.
-_HIDING = re.compile(r"""[;'"`\[]|--|/\*""")
+# What can hide SQL from SQLite: quotes ('text', "name", `name`, [name]) and comments.
+_HIDING = re.compile(r"""['"`\[]|--|/\*""")
 _CLOSING = {"'": "'", '"': '"', "`": "`", "[": "]", "--": "\n", "/*": "*/"}
+# SQLite's parameters: ?, ?NNN, :name, @name, #name, $name (with $a::b(c) suffixes). A "$"
+# inside a name belongs to the name.
+_PARAMETER = re.compile(r"\?[0-9]*|[:@#][\w$]+|(?<![\w$])\$[\w$]+(?:::[\w$]+)*(?:\([^)]*\))?")
 
 
-def _semicolons(sql: str) -> Iterator[int]:
-    """Positions just after each ';' that no quote, bracket or comment hides."""
+def _code_spans(sql: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each stretch of `sql` that no quote, bracket or comment hides."""
     pos = 0
     while (match := _HIDING.search(sql, pos)) is not None:
-        token = match.group()
-        if token == ";":
-            pos = match.end()
-            yield pos
-            continue
-        closing = _CLOSING[token]
+        yield pos, match.start()
+        closing = _CLOSING[match.group()]
         end = sql.find(closing, match.end())
         if end < 0:
             return
         pos = end + len(closing)  # a doubled quote reopens at once: the same result
+    yield pos, len(sql)
+
+
+def _semicolons(sql: str) -> Iterator[int]:
+    """Positions just after each ';' that no quote, bracket or comment hides."""
+    for start, end in _code_spans(sql):
+        found = sql.find(";", start, end)
+        while found >= 0:
+            yield found + 1
+            found = sql.find(";", found + 1, end)
+
+
+def parameters(sql: str) -> list[str]:
+    """The parameters SQLite sees in `sql`, in order."""
+    if not any(marker in sql for marker in "?:@#$"):
+        return []
+    return [
+        match.group()
+        for start, end in _code_spans(sql)
+        for match in _PARAMETER.finditer(sql, start, end)
+    ]
 
 
 def _one_final_semicolon(sql: str) -> bool:

@@ -11,8 +11,8 @@ Three parts, kept apart:
 Rules (docs/validation.md describes each): ``parse``, ``encoding``, ``read``, ``filename``,
 ``duplicate-version``, ``transaction-statement`` and ``invalid-if-exists`` are errors;
 ``bom``, ``missing-down``, ``empty-down``, ``not-idempotent``, ``down-not-reverse``,
-``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and ``apply-leftover``
-(warning) come from the round trip.
+``sql-parameter``, ``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and
+``apply-leftover`` (warning) come from the round trip.
 
 The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 """
@@ -24,12 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose.parser import GooseParseError, has_bom, parse_sections
 
 from .sqlshape import ERROR, WARNING, Section, not_reversed
 from .sqltokens import transaction_keyword
+
+if TYPE_CHECKING:
+    from llm_proxy.dialects import Dialect
 
 __all__ = [
     "BLOCKING_RULES",
@@ -151,8 +155,10 @@ def lint(
     env: Mapping[str, str] | None = None,
     *,
     directory: str = ".",
+    dialect: Dialect | None = None,
 ) -> Report:
-    """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment)."""
+    """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment);
+    ``dialect``, when known, adds the rules of that database (``sql-parameter``)."""
     environment = _EMPTY_ENV if env is None else env
     findings: list[Finding] = []
     lines: dict[str, StatementLines] = {}
@@ -177,7 +183,9 @@ def lint(
         if source.data is None:
             findings.append(Finding(source.path, None, ERROR, "read", source.problem or "unread"))
             continue
-        file_findings, statement_lines = lint_file(source.path, source.data, environment)
+        file_findings, statement_lines = lint_file(
+            source.path, source.data, environment, dialect=dialect
+        )
         findings.extend(file_findings)
         if statement_lines is not None:
             lines[source.name] = statement_lines
@@ -220,7 +228,7 @@ def check_names(paths: Sequence[str]) -> list[Finding]:
 
 
 def lint_file(
-    path: str, data: bytes, env: Mapping[str, str] | None = None
+    path: str, data: bytes, env: Mapping[str, str] | None = None, dialect: Dialect | None = None
 ) -> tuple[list[Finding], StatementLines | None]:
     """The findings for one file, and the line of each statement (None when it does not parse)."""
     findings: list[Finding] = []
@@ -274,6 +282,19 @@ def lint_file(
     for section in (up_section, down_section):
         for line, severity, rule, message in section.ddl_findings():
             add(line, severity, rule, message)
+    if dialect is not None:
+        for statements, lines in ((up.statements, up_lines), (down.statements, down_lines)):
+            for statement, line in zip(statements, lines, strict=True):
+                found = dialect.parameter_markers(statement)
+                if found:
+                    add(
+                        line,
+                        WARNING,
+                        "sql-parameter",
+                        f"{dialect.label} reads {found[0]} as a parameter, and migrations run "
+                        "without any (goose passes none): the statement fails; write the "
+                        "value (or NULL) instead",
+                    )
 
     if "down" not in annotations:
         add(
