@@ -8,6 +8,7 @@ modernc.org/sqlite, pgx, go-sql-driver/mysql).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,3 +258,32 @@ def test_percent_signs_untouched_in_the_offline_script(url: str, migrations_dir:
     )
     assert result.returncode == 0, result.stderr
     assert f"INSERT INTO pct VALUES ('{PERCENTS}');\n" in result.stdout
+
+
+# ---------------------------------------------------------------- output
+
+
+def test_empty_section_prints_gooses_empty_line(
+    sqlite_or_postgres: Target, migrations_dir: Path
+) -> None:
+    # goose: `log.Printf("EMPTY %s (%s)", name, duration)` when the section has no
+    # statement, instead of "OK   ..."; the version row is written all the same.
+    (migrations_dir / "00001_real.sql").write_text(
+        "-- +goose Up\nCREATE TABLE r (x int);\n-- +goose Down\nDROP TABLE r;\n", encoding="utf-8"
+    )
+    (migrations_dir / "00002_empty.sql").write_text(
+        "-- +goose Up\n-- nothing yet\n\n-- +goose Down\n", encoding="utf-8"
+    )
+    result = migrate(sqlite_or_postgres, migrations_dir, "up")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"OK   00001_real\.sql \(\d+\.\dms\)", lines[0]), lines
+    assert re.fullmatch(r"EMPTY 00002_empty\.sql \(\d+\.\dms\)", lines[1]), lines
+    assert goose_versions(sqlite_or_postgres) == [0, 1, 2]
+
+    result = migrate(sqlite_or_postgres, migrations_dir, "down")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"EMPTY 00002_empty\.sql \(\d+\.\dms\)", result.stdout.splitlines()[0])
+    result = migrate(sqlite_or_postgres, migrations_dir, "down")
+    assert re.fullmatch(r"OK   00001_real\.sql \(\d+\.\dms\)", result.stdout.splitlines()[0])
+    assert goose_versions(sqlite_or_postgres) == [0]

@@ -204,7 +204,8 @@ def reconcile(connection: Any, migration_context: Any, current: Run) -> None:
 
 
 class _StepTimer:
-    """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision, once the
+    """Reports `OK   <file> (1.2ms)` (`EMPTY <file> (1.2ms)` when the goose section holds
+    no statement) per applied or rolled-back revision, once the
     revision's transaction has committed, and records what ran."""
 
     def __init__(self, current: Run) -> None:
@@ -238,7 +239,11 @@ class _StepTimer:
             return
         goose = scripts.goose_of(script)
         name = goose.name if goose else os.path.basename(getattr(script, "path", ""))
-        self.pending.append(f"OK   {name or revision} ({elapsed_ms:.1f}ms)")
+        # goose says EMPTY for a file whose section has no statement (its row is written).
+        direction = "up" if step.is_upgrade else "down"
+        empty = goose is not None and not goose.section(direction).statements
+        word = "EMPTY" if empty else "OK  "
+        self.pending.append(f"{word} {name or revision} ({elapsed_ms:.1f}ms)")
 
 
 def _journal_step(ctx: Any, current: Run, script: Any, *, is_upgrade: bool) -> None:
