@@ -8,15 +8,19 @@ modernc.org/sqlite, pgx, go-sql-driver/mysql).
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import SETTINGS_ENV, run_cli
 
 Rows = Callable[[str], list[tuple[Any, ...]]]
 
@@ -287,3 +291,110 @@ def test_empty_section_prints_gooses_empty_line(
     result = migrate(sqlite_or_postgres, migrations_dir, "down")
     assert re.fullmatch(r"OK   00001_real\.sql \(\d+\.\dms\)", result.stdout.splitlines()[0])
     assert goose_versions(sqlite_or_postgres) == [0]
+
+
+# ---------------------------------------------------------------- checksums
+
+
+@dataclass
+class Gate:
+    """Something a migration waits on until the test opens it."""
+
+    up: str  # the file's Up section, which waits at the gate
+    reached: Callable[[], bool]  # True once the run waits there (the file was read by then)
+    open: Callable[[], None]
+    no_transaction: bool = False
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen) -> None:
+    """Poll until `condition` holds; fail (not hang) if the run ends or takes minutes."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before reaching the gate: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the run never reached the gate")
+        time.sleep(0.05)
+
+
+def _edit_during_run(target: Target, directory: Path, gate: Gate) -> None:
+    """Run `up` in a real process; while it waits at the gate, edit its file."""
+    path = directory / "00001_gated.sql"
+    header = "-- +goose NO TRANSACTION\n" if gate.no_transaction else ""
+    path.write_text(f"{header}-- +goose Up\n{gate.up}", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llm_proxy", "migrate", "up", *target.args]
+        + ["--migrations-dir", str(directory), "--lock-timeout", "120"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(gate.reached, process)
+        path.write_text(path.read_text(encoding="utf-8") + "-- edited during the run\n")
+    finally:
+        gate.open()
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.startswith("OK   00001_gated.sql")
+
+
+def _recorded_checksum_is_of_what_ran(target: Target, directory: Path) -> None:
+    # The SQL that ran is the file as it was read: the edit came after, so it shows.
+    status = migrate(target, directory, "status")
+    assert "-- 00001_gated.sql (modified)" in status.stdout, status.stdout
+    repaired = migrate(target, directory, "repair")
+    assert "re-recorded checksum of 00001_gated.sql" in repaired.stdout
+    assert "(modified)" not in migrate(target, directory, "status").stdout
+
+
+def test_checksum_is_of_the_bytes_that_ran_sqlite(tmp_path: Path, migrations_dir: Path) -> None:
+    target = _sqlite_target(tmp_path / "db" / "gated.db")
+    gate_path = tmp_path / "gate.db"
+    holder = sqlite3.connect(gate_path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x int)")
+    holder.execute("BEGIN IMMEDIATE")  # the run's INSERT into it waits (busy timeout)
+
+    def attached() -> bool:
+        try:
+            done = target.rows("SELECT statements_done FROM llm_proxy_partial_runs")
+        except sqlite3.OperationalError:  # no table yet, or busy for a moment
+            return False
+        return bool(done) and done[0][0] >= 1
+
+    def open_gate() -> None:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    up = f"ATTACH DATABASE '{gate_path}' AS gate;\nINSERT INTO gate.t VALUES (1);\n"
+    gate = Gate(up + "DETACH DATABASE gate;\n", attached, open_gate, no_transaction=True)
+    _edit_during_run(target, migrations_dir, gate)
+    _recorded_checksum_is_of_what_ran(target, migrations_dir)
+
+
+def test_checksum_is_of_the_bytes_that_ran_postgres(
+    postgres_url: str, migrations_dir: Path
+) -> None:
+    import psycopg
+
+    target = _postgres_target(postgres_url)
+    key = 424242
+    holder = psycopg.connect(postgres_url, autocommit=True)
+    holder.execute(f"SELECT pg_advisory_lock({key})")
+
+    def waiting() -> bool:
+        rows = target.rows(
+            f"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = {key}"
+        )
+        return bool(rows)
+
+    def open_gate() -> None:
+        holder.execute(f"SELECT pg_advisory_unlock({key})")
+        holder.close()
+
+    up = f"CREATE TABLE gated (x int);\nSELECT pg_advisory_xact_lock({key});\n"
+    _edit_during_run(target, migrations_dir, Gate(up, waiting, open_gate))
+    _recorded_checksum_is_of_what_ran(target, migrations_dir)

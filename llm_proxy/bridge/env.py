@@ -251,9 +251,10 @@ def _journal_step(ctx: Any, current: Run, script: Any, *, is_upgrade: bool) -> N
     if script is None or ctx.as_sql:
         return
     if is_upgrade:
-        sql = journal.record_sql(
-            current.tables, script.revision, journal.file_checksum(script.path)
-        )
+        goose = scripts.goose_of(script)
+        # A goose file: the digest of the bytes that ran, not of the file as it is now.
+        checksum = goose.checksum if goose else journal.file_checksum(script.path)
+        sql = journal.record_sql(current.tables, script.revision, checksum)
     else:
         sql = journal.forget_sql(current.tables, script.revision)
     driver_executor(ctx.connection)(sql)
