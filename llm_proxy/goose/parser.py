@@ -20,13 +20,16 @@ whichever direction is asked for.
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from llm_proxy.errors import LlmProxyError
 
 from .envsub import MASK, EnvsubError, Expansion, expand_masked
 from .spaces import GO_SPACE, LEADING_REFUSED
+from .statements import OWN, Statements
 
 __all__ = ["GooseParseError", "Masked", "ParsedMigration", "has_bom", "parse", "parse_sections"]
 
@@ -108,9 +111,13 @@ class ParsedMigration:
     environment, which may be secrets: errors show ``shown(i)`` and ``mask(i, ...)``.
     """
 
-    statements: list[str]
+    statements: Statements
     use_tx: bool
     masked: Mapping[int, Masked] = field(default_factory=dict)
+
+    def line(self, index: int) -> int | None:
+        """The 1-based line of the file statement ``index`` starts on."""
+        return self.statements.line(index)
 
     def shown(self, index: int) -> str:
         """Statement ``index`` (0-based) with its ENVSUB values replaced by ***."""
@@ -150,10 +157,13 @@ def parse_sections(
     return ParsedMigration(up, use_tx, up_masked), ParsedMigration(down, use_tx, down_masked)
 
 
-def _line_batches(text: str, pos: int = 0) -> Iterator[list[str]]:
-    """Lines from ``pos`` on, split like goose's scanner: on LF, one trailing CR dropped."""
+def _line_batches(text: str, pos: int = 0) -> Iterator[tuple[list[str], int, int]]:
+    """Lines from ``pos`` on, split like goose's scanner: on LF, one trailing CR dropped.
+    With each batch: the offset of its first line, and the length of the line ends that
+    follow its lines (1 or 2; 0 when they vary: offsets are then unknown)."""
     size = len(text)
     while pos < size:
+        first = pos
         cut = text.find("\n", pos + _BATCH_CHARS)
         if cut < 0:
             chunk = text[pos:] if pos else text
@@ -161,34 +171,44 @@ def _line_batches(text: str, pos: int = 0) -> Iterator[list[str]]:
         else:
             chunk = text[pos : cut + 1]
             pos = cut + 1
+        ending = 1
         if "\r" not in chunk:
             lines = chunk.split("\n")
         else:
+            ending = 2
             newlines = chunk.count("\n")
             lines = chunk.split("\r\n") if chunk.count("\r") == newlines else []
             if len(lines) != newlines + 1:
                 # Not pure CRLF: lone CRs stay in their line, as with goose.
                 lines = chunk.replace("\r\n", "\n").split("\n")
+                ending = 0
         if not lines[-1]:
             lines.pop()  # the chunk ended with a newline
         elif lines[-1].endswith("\r"):
             lines[-1] = lines[-1][:-1]  # goose drops a final CR even without a newline
-        yield lines
+        yield lines, first, ending
 
 
-_Section = tuple[list[str], dict[int, Masked]]
+_Section = tuple[Statements, dict[int, Masked]]
 
 
 def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section, bool]:
     ws = _WS
-    up: list[str] = []
-    down: list[str] = []
+    # Per section: each statement's start and end in the text (OWN, OWN: kept as a string,
+    # in `own`) and its line; built here, without a call per statement (see Statements).
+    # New entries go to plain lists first (append is several times cheaper than an array's)
+    # and move to the arrays after each batch of lines.
+    up_bounds, up_lines, up_own = array("q"), array("q"), {}
+    down_bounds, down_lines, down_own = array("q"), array("q"), {}
     up_masked: dict[int, Masked] = {}
     down_masked: dict[int, Masked] = {}
-    statements, masked = up, up_masked
-    emit = up.append
+    bounds, lines_of, own, masked = up_bounds, up_lines, up_own, up_masked
+    new_bounds: list[int] = []
+    new_lines: list[int] = []
+    add, add_line = new_bounds.append, new_lines.append
     buf: list[str] = []
     keep = buf.append
+    buf_offset = 0  # where the pending statement's first line starts in the text
     # The pending statement's lines with ENVSUB values masked, once one line had a value
     # (None until then: statements without values cost nothing), and those values.
     shown: list[str] | None = None
@@ -202,10 +222,45 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
     up_line = down_line = block_line = 0
     empty_block_end = 0  # line of a StatementEnd that closed a block holding no SQL
 
+    def count() -> int:
+        return (len(bounds) + len(new_bounds)) >> 1
+
+    def flush() -> None:
+        bounds.extend(new_bounds)
+        new_bounds.clear()
+        lines_of.extend(new_lines)
+        new_lines.clear()
+
+    def emit_own(statement: str, line: int) -> None:
+        own[count()] = statement
+        add(OWN)
+        add(OWN)
+        add_line(line)
+
+    def emit_joined() -> None:
+        """Emit the pending statement: its lines joined, trimmed; as offsets when the text
+        holds it as one stretch (not so across CRLF, ENVSUB or a skipped annotation)."""
+        joined = "\n".join(buf)
+        statement = joined.strip(ws)
+        lead = joined.find(statement[0])  # the first character the trim kept
+        line = buf_start + joined.count("\n", 0, lead)
+        start = buf_offset + lead
+        if buf_offset >= 0 and text.startswith(statement, start):
+            add(start)
+            add(start + len(statement))
+            add_line(line)
+        else:
+            emit_own(statement, line)
+
     # Skipping the BOM by offset avoids copying a possibly huge text.
-    for lines in _line_batches(text, 1 if text.startswith(BOM) else 0):
-        for line in lines:
-            lineno += 1
+    for lines, offset, ending in _line_batches(text, 1 if text.startswith(BOM) else 0):
+        # Where each line of the batch starts, summed in C; empty when unknown (statements
+        # are then kept as strings).
+        starts = list(accumulate(map(ending.__add__, map(len, lines)), initial=offset))
+        if not ending:
+            starts = [-1] * len(starts)
+        first = lineno + 1
+        for lineno, line in enumerate(lines, first):  # noqa: B007 (lineno outlives the loop)
             dash = "--" in line
             if dash and line.lstrip(ws).startswith("--"):
                 if "+goose" not in line:
@@ -243,8 +298,13 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                         shown = None
                         section = _DOWN
                         down_line = lineno
-                        statements, masked = down, down_masked
-                        emit = down.append
+                        flush()
+                        bounds, lines_of, own, masked = (
+                            down_bounds,
+                            down_lines,
+                            down_own,
+                            down_masked,
+                        )
                         empty_block_end = 0
                     elif kind == _A_BEGIN:
                         if section == _START:
@@ -275,12 +335,11 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                             )
                         in_block = False
                         if buf:
-                            statement = "\n".join(buf).strip(ws)
-                            buf.clear()
-                            if statement:  # a whitespace-only block runs nothing
-                                emit(statement)
+                            if any(line.strip(ws) for line in buf):  # else: nothing runs
+                                emit_joined()
                                 if shown is not None:
-                                    masked[len(statements) - 1] = _masked(shown, values)
+                                    masked[count() - 1] = _masked(shown, values)
+                            buf.clear()
                             shown = None
                         else:
                             empty_block_end = lineno
@@ -312,6 +371,7 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                     empty_block_end = 0  # goose swallows this whitespace line too
                     continue
                 buf_start = lineno
+                buf_offset = starts[lineno - first]
 
             if envsub:
                 expansion = _expand(line, env, lineno)
@@ -332,13 +392,23 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                 continue
             if buf:
                 keep(line)
-                emit("\n".join(buf).strip(ws))
+                emit_joined()
                 buf.clear()
+            elif envsub or (line_offset := starts[lineno - first]) < 0:
+                emit_own(line.strip(ws), lineno)  # the line may not be the text's any more
+            elif (statement := line.strip(ws)) is line:  # nothing trimmed: the common case
+                add(line_offset)
+                add(line_offset + len(line))
+                add_line(lineno)
             else:
-                emit(line.strip(ws))
+                start = line_offset + line.find(statement[0])  # it ends with ';': not blank
+                add(start)
+                add(start + len(statement))
+                add_line(lineno)
             if shown is not None:
-                masked[len(statements) - 1] = _masked(shown, values)
+                masked[count() - 1] = _masked(shown, values)
                 shown = None
+        flush()
 
     if section == _START:
         raise GooseParseError("no '-- +goose Up' annotation (a migration starts with one)")
@@ -349,6 +419,8 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
         )
     if buf:
         _check_finished(buf, buf_start, "the end of the file")
+    up = Statements(text, up_bounds, up_lines, up_own)
+    down = Statements(text, down_bounds, down_lines, down_own)
     return (up, up_masked), (down, down_masked), use_tx
 
 
