@@ -20,6 +20,7 @@ whichever direction is asked for.
 from __future__ import annotations
 
 import os
+import re
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,12 @@ _WS = GO_SPACE
 # Lines are split in batches of about this many characters so that a huge file never has all of
 # its lines alive at once as separate objects.
 _BATCH_CHARS = 1 << 20
+# A statement of more lines than this no longer keeps them as strings while it is read, when
+# they are one stretch of the text: a huge statement then costs no copy of itself.
+_SPILL_LINES = 4096
+# Stands for the lines of the pending statement that are only kept as a stretch of the text.
+_SPILLED = "<spilled lines>"
+_NOT_SPACE = re.compile("[^" + re.escape(GO_SPACE) + "]")
 
 _START, _UP, _DOWN = 0, 1, 2
 _A_UP, _A_DOWN, _A_BEGIN, _A_END, _A_NO_TX, _A_ENV_ON, _A_ENV_OFF = range(7)
@@ -209,6 +216,10 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
     buf: list[str] = []
     keep = buf.append
     buf_offset = 0  # where the pending statement's first line starts in the text
+    # Past this many lines, the pending statement's lines are spilled: buf then starts with
+    # _SPILLED, standing for text[buf_offset:spilled_end], and holds the lines after it.
+    spill_at = _SPILL_LINES
+    spilled_end = -1
     # The pending statement's lines with ENVSUB values masked, once one line had a value
     # (None until then: statements without values cost nothing), and those values.
     shown: list[str] | None = None
@@ -237,9 +248,54 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
         add(OWN)
         add_line(line)
 
+    def spill() -> None:
+        """Drop the pending statement's lines, if the text holds them as one stretch."""
+        nonlocal spill_at, spilled_end
+        fresh = buf[1:] if spilled_end >= 0 else buf
+        begin = spilled_end + 1 if spilled_end >= 0 else buf_offset
+        chunk = "\n".join(fresh)
+        if begin < 0 or not text.startswith(chunk, begin):
+            spill_at = 1 << 62  # not one stretch (CRLF, ENVSUB, ...): keep the lines
+            return
+        spilled_end = begin + len(chunk)
+        buf[:] = [_SPILLED]
+
+    def pending_lines() -> list[str]:
+        """The pending statement's lines, spilled ones read back (for rare checks)."""
+        if spilled_end < 0:
+            return buf
+        return text[buf_offset:spilled_end].split("\n") + buf[1:]
+
+    def holds_text() -> bool:
+        if spilled_end >= 0 and _NOT_SPACE.search(text, buf_offset, spilled_end):
+            return True
+        return any(line.strip(ws) for line in buf if line is not _SPILLED)
+
+    def emit_spilled() -> None:
+        """emit_joined for a spilled statement: trimmed by offsets, not copied."""
+        tail = "\n".join(buf[1:])
+        end = spilled_end + 1 + len(tail) if tail else spilled_end
+        if tail and not text.startswith(tail, spilled_end + 1):
+            joined = text[buf_offset:spilled_end] + "\n" + tail
+            statement = joined.strip(ws)
+            lead = joined.find(statement[0])
+            emit_own(statement, buf_start + joined.count("\n", 0, lead))
+            return
+        start = buf_offset
+        while text[start] in ws:  # the statement holds more than spaces: this stops
+            start += 1
+        while text[end - 1] in ws:
+            end -= 1
+        add(start)
+        add(end)
+        add_line(buf_start + text.count("\n", buf_offset, start))
+
     def emit_joined() -> None:
         """Emit the pending statement: its lines joined, trimmed; as offsets when the text
         holds it as one stretch (not so across CRLF, ENVSUB or a skipped annotation)."""
+        if spilled_end >= 0:
+            emit_spilled()
+            return
         joined = "\n".join(buf)
         statement = joined.strip(ws)
         lead = joined.find(statement[0])  # the first character the trim kept
@@ -293,8 +349,10 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                                 lineno,
                             )
                         if buf:
-                            _check_finished(buf, buf_start, f"'-- +goose Down' on line {lineno}")
+                            where = f"'-- +goose Down' on line {lineno}"
+                            _check_finished(pending_lines(), buf_start, where)
                             buf.clear()
+                            spill_at, spilled_end = _SPILL_LINES, -1
                         shown = None
                         section = _DOWN
                         down_line = lineno
@@ -317,7 +375,7 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                                 f"{block_line} (missing '-- +goose StatementEnd')",
                                 lineno,
                             )
-                        if buf and _holds_sql(buf):
+                        if buf and _holds_sql(pending_lines()):
                             # goose would merge the unterminated statement into the block.
                             raise GooseParseError(
                                 "unfinished statement: no line ends with ';' before "
@@ -335,11 +393,12 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                             )
                         in_block = False
                         if buf:
-                            if any(line.strip(ws) for line in buf):  # else: nothing runs
+                            if holds_text():  # else: nothing runs
                                 emit_joined()
                                 if shown is not None:
                                     masked[count() - 1] = _masked(shown, values)
                             buf.clear()
+                            spill_at, spilled_end = _SPILL_LINES, -1
                             shown = None
                         else:
                             empty_block_end = lineno
@@ -378,7 +437,8 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                 line = expansion.text
                 dash = "--" in line
                 if expansion.values and shown is None:
-                    shown, values = list(buf), []
+                    shown, values = list(pending_lines()), []
+                    spill_at = 1 << 62  # the masked copy needs the lines anyway
                 if shown is not None:
                     shown.append(expansion.masked)
                     values.extend(expansion.values)
@@ -386,14 +446,19 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
                 shown.append(line)
             if in_block:
                 keep(line)
+                if len(buf) >= spill_at:
+                    spill()
                 continue
             if not (_ends_before_comment(line) if dash else line.rstrip(ws).endswith(";")):
                 keep(line)
+                if len(buf) >= spill_at:
+                    spill()
                 continue
             if buf:
                 keep(line)
                 emit_joined()
                 buf.clear()
+                spill_at, spilled_end = _SPILL_LINES, -1
             elif envsub or (line_offset := starts[lineno - first]) < 0:
                 emit_own(line.strip(ws), lineno)  # the line may not be the text's any more
             elif (statement := line.strip(ws)) is line:  # nothing trimmed: the common case
@@ -418,7 +483,7 @@ def _parse(text: str, env: Mapping[str, str] | None) -> tuple[_Section, _Section
             block_line,
         )
     if buf:
-        _check_finished(buf, buf_start, "the end of the file")
+        _check_finished(pending_lines(), buf_start, "the end of the file")
     up = Statements(text, up_bounds, up_lines, up_own)
     down = Statements(text, down_bounds, down_lines, down_own)
     return (up, up_masked), (down, down_masked), use_tx

@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
-__all__ = ["OWN", "Statements"]
+__all__ = ["OWN", "Lines", "Statements"]
 
 OWN = -1  # a start offset that means "kept as a string"
 
@@ -59,6 +59,22 @@ class Statements(Sequence[str]):
         """The 1-based line statement ``index`` starts on in the file (None: not known)."""
         return self._lines[index] or None
 
+    @property
+    def lines(self) -> Lines:
+        """The line of every statement, without holding on to the text."""
+        return Lines(self._lines)
+
+    def chunks(self, index: int, size: int = 1 << 20) -> Iterator[str]:
+        """Statement ``index`` in pieces of ``size`` characters, for writing a huge one out
+        without a copy of it whole."""
+        start = self._bounds[2 * index]
+        if start == OWN:
+            text, start, end = self._own[index], 0, len(self._own[index])
+        else:
+            text, end = self._text, self._bounds[2 * index + 1]
+        for begin in range(start, end, size):
+            yield text[begin : min(begin + size, end)]
+
     def __len__(self) -> int:
         return len(self._bounds) // 2
 
@@ -88,6 +104,37 @@ class Statements(Sequence[str]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable while parsing, like a list
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+class Lines(Sequence[int | None]):
+    """The 1-based line each statement starts on (None where not known), over an array."""
+
+    __slots__ = ("_numbers",)
+
+    def __init__(self, numbers: array[int]) -> None:
+        self._numbers = numbers
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> int | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int | None]: ...
+    def __getitem__(self, index: int | slice) -> int | None | list[int | None]:
+        if isinstance(index, slice):
+            return [number or None for number in self._numbers[index]]
+        return self._numbers[index] or None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Lines | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return repr(list(self))
