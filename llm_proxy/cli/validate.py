@@ -79,7 +79,7 @@ def validate_command(
         )
         directory = str(settings.migrations_dir)
         report = validate.lint(
-            validate.read_directory(settings.migrations_dir),
+            validate.iter_directory(settings.migrations_dir),
             os.environ,
             directory=directory,
             dialect=settings.dialect if _dialect_known(db, database_url, settings) else None,
