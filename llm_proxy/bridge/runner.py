@@ -74,8 +74,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         else goose_table.delete_sql(tables, migration.version)
     )
     if context.as_sql:
-        for statement in section.statements:
-            context.impl.static_output(_terminated(statement))
+        _write_script(context.impl.output_buffer, section)
         context.impl.static_output(record + ";")
         return
 
@@ -161,5 +160,14 @@ def _goose_applied(connection: Any, tables: Any, version: int) -> bool:
     return bool(row and row[0])
 
 
-def _terminated(statement: str) -> str:
-    return statement if statement.rstrip().endswith(";") else statement + ";"
+def _write_script(output: Any, section: ParsedMigration) -> None:
+    """Each statement as Alembic's static_output() would write it (with a ';' added where
+    it has none, then a blank line), in pieces: a huge statement is never copied whole."""
+    statements = section.statements
+    for index in range(len(statements)):
+        tail = ""
+        for chunk in statements.chunks(index):
+            output.write(chunk)
+            tail = (tail + chunk)[-64:]
+        output.write("\n\n" if tail.rstrip().endswith(";") else ";\n\n")
+    output.flush()

@@ -6,6 +6,7 @@ API, and prints the result the way goose (and the Go llm-proxy) printed it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -65,9 +66,7 @@ def _run_up(settings: Settings, to: str | None, **flags: Any) -> None:
     from llm_proxy import migrate
 
     if flags["offline_sql"]:
-        click.echo(
-            migrate.sql_script(settings, direction="up", start=flags["start"], end=to), nl=False
-        )
+        migrate.sql_script(settings, direction="up", start=flags["start"], end=to, output=_stdout())
         return
     result = migrate.up(
         settings,
@@ -86,6 +85,11 @@ def _run_up(settings: Settings, to: str | None, **flags: Any) -> None:
     if not result.applied:
         click.echo(output.NO_MIGRATIONS.format(version=result.version))
     click.echo(output.APPLIED)
+
+
+def _stdout() -> Any:
+    """Where an offline script goes: written as it is made, never held whole."""
+    return sys.stdout
 
 
 @migrate.command()
@@ -132,7 +136,7 @@ def down(settings: Settings, dry_run: bool, offline_sql: bool, start: str | None
     from llm_proxy import migrate
 
     if offline_sql:
-        click.echo(migrate.sql_script(settings, direction="down", start=start), nl=False)
+        migrate.sql_script(settings, direction="down", start=start, output=_stdout())
         return
     migrate.down(settings, dry_run=dry_run, report=reporter)
     if not dry_run:
@@ -155,9 +159,7 @@ def down_to(
     from llm_proxy import migrate
 
     if offline_sql:
-        click.echo(
-            migrate.sql_script(settings, direction="down", start=start, end=version), nl=False
-        )
+        migrate.sql_script(settings, direction="down", start=start, end=version, output=_stdout())
         return
     migrate.down_to(settings, version, dry_run=dry_run, report=reporter)
     if not dry_run:
