@@ -586,3 +586,23 @@ def test_validate_cli_warns_about_a_sqlite_parameter(migrations_dir: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert [(m["line"], m["rule"]) for m in found if m] == [("3", "sql-parameter")]
     assert summary.endswith("0 errors, 1 warning")
+
+
+WARNING_NOT_IDEMPOTENT = ("warning", "not-idempotent")
+
+
+@pytest.mark.parametrize(
+    "up",
+    [
+        "-- +goose StatementBegin\nINSERT INTO a VALUES (1); CREATE TABLE x (i INT);\n"
+        "-- +goose StatementEnd",
+        "-- +goose StatementBegin\nINSERT INTO a VALUES (1);\nCREATE TABLE x (i INT)\n"
+        "-- +goose StatementEnd",
+        "INSERT INTO a VALUES ('a;b'); CREATE TABLE x (i INT); -- c",
+        "/* note */ CREATE TABLE x (i INT);",
+    ],
+)
+def test_rules_still_read_ddl_behind_data_statements(up: str) -> None:
+    # Data statements are skipped unread only when they surely hold nothing else.
+    found = rules(migration(up, "DROP TABLE IF EXISTS x;"))
+    assert WARNING_NOT_IDEMPOTENT in {(severity, rule) for _, severity, rule in found}, found
