@@ -548,3 +548,61 @@ def test_scratch_sqlite_directory_is_removed() -> None:
         seen.append(scratch.sqlite_path.parent)
         assert seen[0].name.startswith("llmproxy_validate_")
     assert not seen[0].exists()
+
+
+# ---------------------------------------------------------------- parameters in SQL
+
+
+def test_sqlite_parameters_are_a_warning_for_sqlite_only() -> None:
+    from llm_proxy import dialects
+
+    text = migration(
+        "CREATE TABLE IF NOT EXISTS p (v TEXT);\n"
+        "-- a :comment? is no parameter\n"
+        "INSERT INTO p VALUES (':x', '?', \"@y\", [$z]);\n"
+        "INSERT INTO p VALUES (:y);\n"
+        "INSERT INTO p SELECT v FROM p WHERE v = ?2;",
+        "DROP TABLE IF EXISTS p;",
+    ).encode()
+    found, _ = lint_file("m.sql", text, dialect=dialects.SQLITE)
+    params = [(f.line, f.severity, f.rule, f.message) for f in found if f.rule == "sql-parameter"]
+    assert [(line, severity) for line, severity, _, _ in params] == [(5, "warning"), (6, "warning")]
+    assert params[0][3].startswith("SQLite reads :y as a parameter")
+    assert "?2" in params[1][3]
+    for dialect in (dialects.POSTGRESQL, dialects.MYSQL, None):
+        found, _ = lint_file("m.sql", text, dialect=dialect)
+        assert "sql-parameter" not in {f.rule for f in found}
+
+
+def test_validate_cli_warns_about_a_sqlite_parameter(migrations_dir: Path, tmp_path: Path) -> None:
+    write_migration(
+        migrations_dir,
+        "00001_p.sql",
+        "CREATE TABLE IF NOT EXISTS p (v TEXT);\nINSERT INTO p VALUES (:y);",
+        "DROP TABLE IF EXISTS p;",
+    )
+    db = str(tmp_path / "never.db")
+    result, found, summary = run_validate("--db", db, "--migrations-dir", str(migrations_dir))
+    assert result.exit_code == 0, result.output
+    assert [(m["line"], m["rule"]) for m in found if m] == [("3", "sql-parameter")]
+    assert summary.endswith("0 errors, 1 warning")
+
+
+WARNING_NOT_IDEMPOTENT = ("warning", "not-idempotent")
+
+
+@pytest.mark.parametrize(
+    "up",
+    [
+        "-- +goose StatementBegin\nINSERT INTO a VALUES (1); CREATE TABLE x (i INT);\n"
+        "-- +goose StatementEnd",
+        "-- +goose StatementBegin\nINSERT INTO a VALUES (1);\nCREATE TABLE x (i INT)\n"
+        "-- +goose StatementEnd",
+        "INSERT INTO a VALUES ('a;b'); CREATE TABLE x (i INT); -- c",
+        "/* note */ CREATE TABLE x (i INT);",
+    ],
+)
+def test_rules_still_read_ddl_behind_data_statements(up: str) -> None:
+    # Data statements are skipped unread only when they surely hold nothing else.
+    found = rules(migration(up, "DROP TABLE IF EXISTS x;"))
+    assert WARNING_NOT_IDEMPOTENT in {(severity, rule) for _, severity, rule in found}, found

@@ -11,7 +11,7 @@ import contextlib
 import io
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from llm_proxy.errors import MigrateError, reason
 
@@ -83,11 +83,13 @@ def _no_plan(_heads: Any, _context: Any) -> tuple[()]:
     return ()  # env.py runs Run.steps itself
 
 
-def offline_script(run: Run, direction: str, revisions: str) -> str:
-    """The SQL Alembic would run for `revisions` ("start:end"), with no connection."""
+def offline_script(run: Run, direction: str, revisions: str, output: TextIO | None = None) -> str:
+    """The SQL Alembic would run for `revisions` ("start:end"), with no connection:
+    returned, or with `output` written there as it comes (a big file's script is then
+    never held whole) and "" returned."""
     from alembic import command
 
-    buffer = io.StringIO()
+    buffer = io.StringIO() if output is None else _Unflushed(output)
 
     def action(config: Any) -> None:
         config.output_buffer = buffer
@@ -97,7 +99,26 @@ def offline_script(run: Run, direction: str, revisions: str) -> str:
             command.downgrade(config, revisions, sql=True)
 
     _call(action, run)
+    if output is not None:
+        output.flush()
+        return ""
+    assert isinstance(buffer, io.StringIO)
     return buffer.getvalue()
+
+
+class _Unflushed:
+    """A text stream whose flush() waits for the end: Alembic flushes after every
+    statement, one system call each on a terminal or pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.write = stream.write
+
+    def flush(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def new_revision(run: Run, message: str) -> Path:

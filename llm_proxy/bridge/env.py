@@ -375,7 +375,8 @@ def _record_heads(
 
 
 class _StepTimer:
-    """Reports `OK   <file> (1.2ms)` per applied or rolled-back revision, once the
+    """Reports `OK   <file> (1.2ms)` (`EMPTY <file> (1.2ms)` when the goose section holds
+    no statement) per applied or rolled-back revision, once the
     revision's transaction has committed, and records what ran."""
 
     def __init__(self, current: Run) -> None:
@@ -414,7 +415,11 @@ class _StepTimer:
             return
         goose = scripts.goose_of(script)
         name = goose.name if goose else os.path.basename(getattr(script, "path", ""))
-        self.pending.append(f"OK   {name or revision} ({elapsed_ms:.1f}ms)")
+        # goose says EMPTY for a file whose section has no statement (its row is written).
+        direction = "up" if is_upgrade else "down"
+        empty = goose is not None and not goose.section(direction).statements
+        word = "EMPTY" if empty else "OK  "
+        self.pending.append(f"{word} {name or revision} ({elapsed_ms:.1f}ms)")
 
 
 def _journal_step(ctx: Any, current: Run, script: Any, *, is_upgrade: bool) -> None:
@@ -422,9 +427,10 @@ def _journal_step(ctx: Any, current: Run, script: Any, *, is_upgrade: bool) -> N
     if script is None or ctx.as_sql:
         return
     if is_upgrade:
-        sql = journal.record_sql(
-            current.tables, script.revision, journal.file_checksum(script.path)
-        )
+        goose = scripts.goose_of(script)
+        # A goose file: the digest of the bytes that ran, not of the file as it is now.
+        checksum = goose.checksum if goose else journal.file_checksum(script.path)
+        sql = journal.record_sql(current.tables, script.revision, checksum)
     else:
         sql = journal.forget_sql(current.tables, script.revision)
     driver_executor(ctx.connection)(sql)

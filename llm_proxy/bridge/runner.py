@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import types
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from llm_proxy.db import drivers
-from llm_proxy.errors import MigrationError, StatementFailed, reason
+from llm_proxy.errors import MigrationError, StatementFailed
 from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.store import goose_table, partial_runs
 
 from .run import RUN_KEY, Run
+
+if TYPE_CHECKING:
+    from llm_proxy.goose.parser import ParsedMigration
 
 GOOSE_ATTRIBUTE = "llm_proxy_goose"  # on a revision module: its GooseMigration
 
@@ -75,8 +78,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         # A NO TRANSACTION file runs bare: the script commits before it and
         # begins again after it (its goose row goes with Alembic's update).
         with contextlib.nullcontext() if section.use_tx else context.autocommit_block():
-            for statement in section.statements:
-                context.impl.static_output(_terminated(statement))
+            _write_script(context.impl.output_buffer, section)
         context.impl.static_output(record + ";")
         return
 
@@ -94,7 +96,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         return
     execute = driver_executor(connection)
     if section.use_tx:
-        _execute_all(execute, migration, direction, section.statements, run)
+        _execute_all(execute, migration, direction, section, run)
         execute(record)
         return
     if run.caller_transaction:  # its statements would commit the caller's work
@@ -114,7 +116,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         def progress(done: int) -> None:
             execute(partial_runs.progress_sql(tables, revision, done))
 
-        _execute_all(execute, migration, direction, section.statements, run, progress)
+        _execute_all(execute, migration, direction, section, run, progress)
     execute = driver_executor(context.connection)
     execute(record)
     execute(partial_runs.clear_sql(tables, revision))
@@ -124,12 +126,13 @@ def _execute_all(
     execute: Callable[[str], None],
     migration: GooseMigration,
     direction: str,
-    statements: Iterable[str],
+    section: ParsedMigration,
     run: Run,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    split = run.settings.dialect.split_for_driver
-    for number, statement in enumerate(statements, start=1):
+    dialect = run.settings.dialect
+    split = dialect.split_for_driver
+    for number, statement in enumerate(section.statements, start=1):
         try:
             for piece in split(statement):
                 execute(piece)
@@ -138,13 +141,19 @@ def _execute_all(
         except MigrationError:
             raise
         except Exception as exc:  # the driver's own error, with our context
-            raise StatementFailed(
+            index = number - 1
+            failed = StatementFailed(
                 file_name=migration.name,
                 direction=direction,
                 number=number,
-                statement=statement,
-                reason=reason(exc),
-            ) from exc
+                statement=section.shown(index),
+                reason=section.mask(index, dialect.failure_reason(statement, exc)),
+            )
+            if index in section.masked:
+                # ENVSUB values may be secrets: the driver's unmasked error stays out of
+                # every traceback.
+                raise failed from None
+            raise failed from exc
 
 
 def driver_executor(connection: Any) -> Callable[[str], None]:
@@ -160,5 +169,14 @@ def _goose_applied(connection: Any, tables: Any, version: int) -> bool:
     return bool(row and row[0])
 
 
-def _terminated(statement: str) -> str:
-    return statement if statement.rstrip().endswith(";") else statement + ";"
+def _write_script(output: Any, section: ParsedMigration) -> None:
+    """Each statement as Alembic's static_output() would write it (with a ';' added where
+    it has none, then a blank line), in pieces: a huge statement is never copied whole."""
+    statements = section.statements
+    for index in range(len(statements)):
+        tail = ""
+        for chunk in statements.chunks(index):
+            output.write(chunk)
+            tail = (tail + chunk)[-64:]
+        output.write("\n\n" if tail.rstrip().endswith(";") else ";\n\n")
+    output.flush()

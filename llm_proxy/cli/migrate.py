@@ -6,6 +6,7 @@ API, and prints the result the way goose (and the Go llm-proxy) printed it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -92,9 +93,7 @@ def _run_up(settings: Settings, to: str | None, **flags: Any) -> None:
 
     refuse_flag_combinations(**flags)
     if flags["offline_sql"]:
-        click.echo(
-            migrate.sql_script(settings, direction="up", start=flags["start"], end=to), nl=False
-        )
+        migrate.sql_script(settings, direction="up", start=flags["start"], end=to, output=_stdout())
         return
     result = migrate.up(
         settings,
@@ -113,6 +112,11 @@ def _run_up(settings: Settings, to: str | None, **flags: Any) -> None:
     if not result.applied:
         click.echo(output.NO_MIGRATIONS.format(version=result.version))
     click.echo(output.APPLIED)
+
+
+def _stdout() -> Any:
+    """Where an offline script goes: written as it is made, never held whole."""
+    return sys.stdout
 
 
 @migrate.command()
@@ -160,7 +164,7 @@ def down(settings: Settings, dry_run: bool, offline_sql: bool, start: str | None
 
     refuse_flag_combinations(dry_run=dry_run, offline_sql=offline_sql, start=start)
     if offline_sql:
-        click.echo(migrate.sql_script(settings, direction="down", start=start), nl=False)
+        migrate.sql_script(settings, direction="down", start=start, output=_stdout())
         return
     migrate.down(settings, dry_run=dry_run, report=reporter)
     if not dry_run:
@@ -184,9 +188,7 @@ def down_to(
 
     refuse_flag_combinations(dry_run=dry_run, offline_sql=offline_sql, start=start)
     if offline_sql:
-        click.echo(
-            migrate.sql_script(settings, direction="down", start=start, end=version), nl=False
-        )
+        migrate.sql_script(settings, direction="down", start=start, end=version, output=_stdout())
         return
     current = migrate.down_to(settings, version, dry_run=dry_run, report=reporter)
     if not dry_run:

@@ -91,10 +91,11 @@ def validate_command(
         )
         directory = str(settings.migrations_dir)
         report = validate.lint(
-            validate.read_directory(settings.migrations_dir),
+            validate.iter_directory(settings.migrations_dir),
             os.environ,
             directory=directory,
             revision_ids=validate.read_revision_ids(settings.versions_dir),
+            dialect=settings.dialect if _dialect_known(db, database_url, settings) else None,
         )
     except Exception as exc:
         _cannot_run(_message(exc))
@@ -171,6 +172,18 @@ def _check_database(settings: llm_config.Settings, report: Report) -> tuple[list
         _cannot_run(_message(exc))
         raise  # unreachable: _cannot_run exits
     return found, f"; goose_db_version rows of {settings.where}: {_plural(len(found), 'problem')}"
+
+
+def _dialect_known(db: str | None, database_url: str | None, settings: llm_config.Settings) -> bool:
+    """A directory given alone may hold any dialect's files: SQLite (the default) is then
+    a guess, too weak for dialect rules. A named database, or its packaged directory, is
+    not."""
+    named = (
+        db
+        or database_url
+        or any(os.environ.get(name) for name in ("DATABASE_URL", "DATABASE_PATH", "DB_DRIVER"))
+    )
+    return bool(named) or settings.migrations_dir_source == "packaged default"
 
 
 def _apply(

@@ -45,12 +45,17 @@ def executor(connection: Any) -> Callable[[str], list[tuple[Any, ...]]]:
 
 def statement_runner(connection: Any) -> Callable[[str], None]:
     """`run(sql)` over a DBAPI connection: executes, fetches nothing (a migration's
-    SELECT is run for its effect, as goose runs it)."""
+    SELECT is run for its effect, as goose runs it). A string holding several
+    statements has a result per statement: each is stepped through, so that an
+    error in a later one is raised here, for this string, not by the next call."""
 
     def run(sql: str) -> None:
         cursor = connection.cursor()
         try:
             cursor.execute(sql)
+            next_result = getattr(cursor, "nextset", None)  # sqlite3 has none
+            while next_result is not None and next_result():
+                pass
         finally:
             cursor.close()
 

@@ -100,6 +100,15 @@ class Dialect:
         """One goose statement as the DBAPI driver must be called with it."""
         return [statement]
 
+    def parameter_markers(self, sql: str) -> list[str]:
+        """Parameters the database reads in `sql` although none is passed (goose passes
+        none): statements holding one fail."""
+        return []
+
+    def failure_reason(self, statement: str, error: BaseException) -> str:
+        """One line saying why `statement` failed, from the driver's error."""
+        return reason(error)
+
     # ------------------------------------------------------------ URLs
 
     def normalize_url(self, url: str, driver: str, rest: str) -> str:

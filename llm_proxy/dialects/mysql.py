@@ -88,6 +88,9 @@ class MySQLDialect(Dialect):
                 database=address.database,
                 autocommit=autocommit,
                 charset=charset,
+                # goose sends a statement string whole ("a; b;" on one line is one), which
+                # its MySQL driver runs with multiStatements=true in the DSN.
+                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
                 **bounds,
             )
         except pymysql.Error as exc:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +44,42 @@ class SQLiteDialect(Dialect):
         )
 
     def split_for_driver(self, statement: str) -> list[str]:
-        """Python's sqlite3 runs one statement per call; goose's SQLite driver runs a
-        StatementBegin block with several statements at once. Split such a block at
-        the boundaries SQLite itself recognises (triggers' inner semicolons stay)."""
-        if statement.count(";") <= 1:
+        """goose's SQLite driver runs a statement string whole, however many statements it
+        holds (several on one line, or a StatementBegin block); Python's sqlite3 runs one
+        per call, and its executescript() would COMMIT goose's transaction first. So the
+        string is cut where SQLite itself would end each statement: at a ';' outside
+        quotes, brackets and comments that completes one (a trigger's inner ';' does not)."""
+        if ";" not in statement or _one_final_semicolon(statement):
             return [statement]
         import sqlite3
 
         pieces: list[str] = []
-        buffer: list[str] = []
-        for line in statement.splitlines(keepends=True):
-            buffer.append(line)
-            candidate = "".join(buffer)
-            if sqlite3.complete_statement(candidate):
-                pieces.append(candidate.strip())
-                buffer = []
-        rest = "".join(buffer).strip()
-        if rest:
+        start = 0
+        for end in _semicolons(statement):
+            piece = statement[start:end]
+            if sqlite3.complete_statement(piece):
+                pieces.append(piece)
+                start = end
+        rest = statement[start:]
+        if pieces and _only_comments(rest):
+            pieces[-1] += rest  # sqlite3 accepts comments after a statement
+        elif rest or not pieces:
             pieces.append(rest)
-        return [piece for piece in pieces if piece]
+        return pieces
+
+    def parameter_markers(self, sql: str) -> list[str]:
+        return parameters(sql)
+
+    def failure_reason(self, statement: str, error: BaseException) -> str:
+        """sqlite3's "Incorrect number of bindings" names no parameter; goose's driver
+        says 'missing named argument "y"'. Say which one, and why it has no value."""
+        found = parameters(statement) if "binding" in str(error) else []
+        if not found:
+            return super().failure_reason(statement, error)
+        return (
+            f"parameter {found[0]} has no value: migrations run without parameters, as "
+            "goose runs them (write the value, or NULL)"
+        )
 
     # ------------------------------------------------------------ URLs
 
@@ -234,3 +252,67 @@ def make_directory(database: Path, mode: int = 0o777) -> None:
             f"cannot create the directory of SQLite database {database}: "
             f"{exc.strerror or exc}: {exc.filename or database.parent}"
         ) from None
+
+
+# What can hide SQL from SQLite: quotes ('text', "name", `name`, [name]) and comments.
+_HIDING = re.compile(r"""['"`\[]|--|/\*""")
+_CLOSING = {"'": "'", '"': '"', "`": "`", "[": "]", "--": "\n", "/*": "*/"}
+# SQLite's parameters: ?, ?NNN, :name, @name, #name, $name (with $a::b(c) suffixes). A "$"
+# inside a name belongs to the name.
+_PARAMETER = re.compile(r"\?[0-9]*|[:@#][\w$]+|(?<![\w$])\$[\w$]+(?:::[\w$]+)*(?:\([^)]*\))?")
+
+
+def _code_spans(sql: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each stretch of `sql` that no quote, bracket or comment hides."""
+    pos = 0
+    while (match := _HIDING.search(sql, pos)) is not None:
+        yield pos, match.start()
+        closing = _CLOSING[match.group()]
+        end = sql.find(closing, match.end())
+        if end < 0:
+            return
+        pos = end + len(closing)  # a doubled quote reopens at once: the same result
+    yield pos, len(sql)
+
+
+def _semicolons(sql: str) -> Iterator[int]:
+    """Positions just after each ';' that no quote, bracket or comment hides."""
+    for start, end in _code_spans(sql):
+        found = sql.find(";", start, end)
+        while found >= 0:
+            yield found + 1
+            found = sql.find(";", found + 1, end)
+
+
+def parameters(sql: str) -> list[str]:
+    """The parameters SQLite sees in `sql`, in order."""
+    if not any(marker in sql for marker in "?:@#$"):
+        return []
+    return [
+        match.group()
+        for start, end in _code_spans(sql)
+        for match in _PARAMETER.finditer(sql, start, end)
+    ]
+
+
+def _one_final_semicolon(sql: str) -> bool:
+    """The common case, cheap for a huge statement: one ';', and only spaces after it."""
+    last = sql.rfind(";")
+    return sql.find(";") == last and not sql[last + 1 :].strip()
+
+
+def _only_comments(sql: str) -> bool:
+    """True when `sql` holds nothing but whitespace and comments."""
+    pos, size = 0, len(sql)
+    while pos < size:
+        if sql[pos].isspace():
+            pos += 1
+        elif sql.startswith("--", pos):
+            end = sql.find("\n", pos)
+            pos = size if end < 0 else end + 1
+        elif sql.startswith("/*", pos):
+            end = sql.find("*/", pos + 2)
+            pos = size if end < 0 else end + 2
+        else:
+            return False
+    return True

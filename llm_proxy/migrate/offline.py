@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from llm_proxy.config import Settings
 from llm_proxy.errors import MigrateError
 from llm_proxy.revisions import plan
@@ -10,12 +12,19 @@ from .project import Project
 
 
 def sql_script(
-    settings: Settings, *, direction: str, start: str | None = None, end: str | None = None
+    settings: Settings,
+    *,
+    direction: str,
+    start: str | None = None,
+    end: str | None = None,
+    output: TextIO | None = None,
 ) -> str:
     """The SQL that `up` (direction "up") or `down`/`down-to` ("down") would run,
     version-table writes included. Nothing connects to the database: `start` says
     where the database is (default: empty for up, the head for down); `end` is the
-    target (default: every head for up, one step for down)."""
+    target (default: every head for up, one step for down). With `output`, the script
+    is written there as it is made (every file is parsed first, so a broken one stops
+    it before anything is written) and "" is returned."""
     from llm_proxy.bridge import commands as alembic_commands
 
     project = Project.load(settings)
@@ -37,4 +46,4 @@ def sql_script(
             destination = plan.resolve_target(graph, end)
         revisions = f"{origin}:{destination or 'base'}"
     project.parse(graph.nodes, direction)
-    return alembic_commands.offline_script(project.run(), direction, revisions)
+    return alembic_commands.offline_script(project.run(), direction, revisions, output)

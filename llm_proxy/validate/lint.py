@@ -14,9 +14,10 @@ Rules (docs/validation.md describes each): ``parse``, ``encoding``, ``read``, ``
 ``duplicate-version``, ``revision-id``, ``transaction-statement`` and ``invalid-if-exists`` are
 errors;
 ``bom``, ``missing-down``, ``empty-down``, ``not-idempotent``, ``down-not-reverse``,
-``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and ``apply-leftover``
-(warning) come from the round trip; ``duplicate-row``, ``unknown-version`` (errors) and
-``rolled-back-row`` (warning) from a database's goose_db_version (``rows``, --check-db).
+``sql-parameter``, ``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and
+``apply-leftover`` (warning) come from the round trip; ``duplicate-row``, ``unknown-version``
+(errors) and ``rolled-back-row`` (warning) from a database's goose_db_version (``rows``,
+--check-db).
 
 The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 """
@@ -24,10 +25,12 @@ The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from llm_proxy.goose import files as goose_files
 from llm_proxy.goose.parser import GooseParseError, has_bom, parse_sections
@@ -37,11 +40,15 @@ from llm_proxy.revisions.sources import python_nodes
 from .sqlshape import ERROR, WARNING, Section, not_reversed
 from .sqltokens import transaction_keyword
 
+if TYPE_CHECKING:
+    from llm_proxy.dialects import Dialect
+
 __all__ = [
     "BLOCKING_RULES",
     "Finding",
     "Report",
     "SourceFile",
+    "iter_directory",
     "lint",
     "lint_file",
     "read_directory",
@@ -86,7 +93,7 @@ class SourceFile:
 
 
 # Line of each goose statement, per direction, for pointing at a failing statement later.
-StatementLines = tuple[list[int | None], list[int | None]]
+StatementLines = tuple[Sequence[int | None], Sequence[int | None]]
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,17 @@ def read_directory(directory: str | Path) -> list[SourceFile]:
 
     Raises MigrationFileError when the directory itself is missing or not a directory.
     """
+    return list(iter_directory(directory))
+
+
+def iter_directory(directory: str | Path) -> Iterator[SourceFile]:
+    """``read_directory`` one file at a time: each file is read when its turn comes, so
+    a directory of big files never has them all in memory. The directory is listed (and
+    a missing one refused) before the first file is yielded."""
+    return _read_each(_list_directory(directory))
+
+
+def _list_directory(directory: str | Path) -> list[tuple[Path, bool]]:
     root = Path(directory)
     try:
         with os.scandir(root) as entries:
@@ -138,17 +156,21 @@ def read_directory(directory: str | Path) -> list[SourceFile]:
         raise goose_files.MigrationFileError(
             f"migrations path is not a directory: {root}"
         ) from None
-    sources = []
-    for name, is_file in found:
-        path = root / name
+    return [(root / name, is_file) for name, is_file in found]
+
+
+def _read_each(entries: list[tuple[Path, bool]]) -> Iterator[SourceFile]:
+    for path, is_file in entries:
         if not is_file:
-            sources.append(SourceFile(str(path), None, "not a regular file", is_file=False))
+            yield SourceFile(str(path), None, "not a regular file", is_file=False)
             continue
         try:
-            sources.append(SourceFile(str(path), path.read_bytes()))
+            data = path.read_bytes()
         except OSError as exc:
-            sources.append(SourceFile(str(path), None, f"cannot read: {exc.strerror or exc}"))
-    return sources
+            yield SourceFile(str(path), None, f"cannot read: {exc.strerror or exc}")
+            continue
+        yield SourceFile(str(path), data)
+        del data  # this frame must not keep the file's bytes while the next one is read
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
@@ -171,21 +193,27 @@ def read_revision_ids(versions_dir: Path) -> list[tuple[str, str]]:
 
 
 def lint(
-    sources: Sequence[SourceFile],
+    sources: Iterable[SourceFile],
     env: Mapping[str, str] | None = None,
     *,
     directory: str = ".",
     revision_ids: Sequence[tuple[str, str]] = (),
+    dialect: Dialect | None = None,
 ) -> Report:
     """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment);
-    ``revision_ids``: ``(path, id)`` of the project's Python revisions."""
+    ``revision_ids``: ``(path, id)`` of the project's Python revisions; ``dialect``, when
+    known, adds the rules of that database (``sql-parameter``).
+
+    ``sources`` is read once, one file at a time: given ``iter_directory``, only one
+    file's bytes are held at once."""
     environment = _EMPTY_ENV if env is None else env
-    findings: list[Finding] = []
+    skipped: list[Finding] = []
+    file_findings: list[Finding] = []
     lines: dict[str, StatementLines] = {}
-    migrations = [s for s in sources if s.is_file]
+    paths: dict[str, str] = {}
     for source in sources:
         if not source.is_file:
-            findings.append(
+            skipped.append(
                 Finding(
                     source.path,
                     None,
@@ -194,27 +222,29 @@ def lint(
                     f"{source.problem}: not a migration, goose and llm-proxy skip it",
                 )
             )
-    if not migrations:
+        elif source.data is None:
+            paths[source.name] = source.path
+            problem = source.problem or "unread"
+            file_findings.append(Finding(source.path, None, ERROR, "read", problem))
+        else:
+            paths[source.name] = source.path
+            found, statement_lines = lint_file(
+                source.path, source.data, environment, dialect=dialect
+            )
+            file_findings.extend(found)
+            if statement_lines is not None:
+                lines[source.name] = statement_lines
+        del source  # not held while the next file is read
+    findings = skipped
+    if not paths:
         findings.append(
             Finding(directory, None, WARNING, "no-migrations", "no *.sql migration files")
         )
-    findings.extend(check_names([s.path for s in migrations]))
+    findings.extend(check_names(list(paths.values())))
     findings.extend(check_revision_ids(revision_ids))
-    for source in migrations:
-        if source.data is None:
-            findings.append(Finding(source.path, None, ERROR, "read", source.problem or "unread"))
-            continue
-        file_findings, statement_lines = lint_file(source.path, source.data, environment)
-        findings.extend(file_findings)
-        if statement_lines is not None:
-            lines[source.name] = statement_lines
+    findings.extend(file_findings)
     findings.sort(key=lambda f: (f.path, f.line or 0))
-    return Report(
-        tuple(findings),
-        len(migrations),
-        statement_lines=lines,
-        paths={s.name: s.path for s in migrations},
-    )
+    return Report(tuple(findings), len(paths), statement_lines=lines, paths=paths)
 
 
 def check_names(paths: Sequence[str]) -> list[Finding]:
@@ -264,7 +294,7 @@ def check_revision_ids(revision_ids: Sequence[tuple[str, str]]) -> list[Finding]
 
 
 def lint_file(
-    path: str, data: bytes, env: Mapping[str, str] | None = None
+    path: str, data: bytes, env: Mapping[str, str] | None = None, dialect: Dialect | None = None
 ) -> tuple[list[Finding], StatementLines | None]:
     """The findings for one file, and the line of each statement (None when it does not parse)."""
     findings: list[Finding] = []
@@ -285,18 +315,18 @@ def lint_file(
                 "bom",
                 "file starts with a UTF-8 byte order mark, which goose rejects; save it without",
             )
-        )
-        text = text[1:]
+        )  # the parser skips it itself (no copy of a possibly huge text here)
     try:
         up, down = parse_sections(text, _EMPTY_ENV if env is None else env)
     except GooseParseError as exc:
         findings.append(Finding(path, exc.line, ERROR, "parse", exc.rule))
         return findings, None
 
-    raw_lines = _raw_lines(text)
-    up_lines, down_lines = _statement_lines(raw_lines, up.statements, down.statements)
-    annotations = _annotation_lines(raw_lines)
-    up_section = Section.read(up.statements, up_lines)
+    up_lines, down_lines = up.statements.lines, down.statements.lines
+    annotations = _annotation_lines(text)
+    # Only the Down's names are compared (with what the Up creates): the Up's statements
+    # that no rule reads are not even tokenized.
+    up_section = Section.read(up.statements, up_lines, names=False)
     down_section = Section.read(down.statements, down_lines)
 
     def add(line: int | None, severity: str, rule: str, message: str) -> None:
@@ -318,6 +348,19 @@ def lint_file(
     for section in (up_section, down_section):
         for line, severity, rule, message in section.ddl_findings():
             add(line, severity, rule, message)
+    if dialect is not None:
+        for statements, lines in ((up.statements, up_lines), (down.statements, down_lines)):
+            for statement, line in zip(statements, lines, strict=True):
+                found = dialect.parameter_markers(statement)
+                if found:
+                    add(
+                        line,
+                        WARNING,
+                        "sql-parameter",
+                        f"{dialect.label} reads {found[0]} as a parameter, and migrations run "
+                        "without any (goose passes none): the statement fails; write the "
+                        "value (or NULL) instead",
+                    )
 
     if "down" not in annotations:
         add(
@@ -339,40 +382,19 @@ def lint_file(
     return findings, (up_lines, down_lines)
 
 
-def _raw_lines(text: str) -> list[str]:
-    """Lines as the goose parser numbers them: split on LF, a trailing CR dropped."""
-    lines = text.split("\n")
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+# An annotation line, as the parser accepted it: "--" (after spaces), then "+goose".
+_ANNOTATION_LINE = re.compile(r"^\ufeff?[^\S\n]*--[^\n]*\+goose[^\n]*", re.MULTILINE)
 
 
-def _statement_lines(
-    lines: list[str], up: list[str], down: list[str]
-) -> tuple[list[int | None], list[int | None]]:
-    """The 1-based line each statement starts on, found by walking the file in order
-    (statements are the file's lines, trimmed). None when ENVSUB changed the first line."""
-    keys = [line.strip() for line in lines]
-    cursor = 0
-    result: list[list[int | None]] = []
-    for statements in (up, down):
-        found: list[int | None] = []
-        for statement in statements:
-            first = statement.split("\n", 1)[0].strip()
-            try:
-                index = keys.index(first, cursor)
-            except ValueError:
-                found.append(None)
-                continue
-            found.append(index + 1)
-            cursor = index + statement.count("\n") + 1
-        result.append(found)
-    return result[0], result[1]
-
-
-def _annotation_lines(lines: list[str]) -> dict[str, int]:
-    """First line of each annotation ("up", "down", ...); the file already parsed."""
+def _annotation_lines(text: str) -> dict[str, int]:
+    """First line of each annotation ("up", "down", ...); the file already parsed. Found by
+    a search over the text: a huge file is not split into a list of lines for it."""
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if "+goose" in line and line.lstrip().startswith("--"):
-            word = " ".join(line.replace("--", "").replace("+goose", "", 1).split()).lower()
-            seen.setdefault(word, number)
+    number, counted = 1, 0
+    for match in _ANNOTATION_LINE.finditer(text):
+        number += text.count("\n", counted, match.start())
+        counted = match.start()
+        line = match.group().removesuffix("\r")
+        word = " ".join(line.replace("--", "").replace("+goose", "", 1).split()).lower()
+        seen.setdefault(word, number)
     return seen

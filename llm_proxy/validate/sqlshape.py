@@ -7,7 +7,8 @@ Anything it cannot read is left alone rather than guessed at.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .sqltokens import WORD_PATTERN, Token, leading_words, split_statements, tokenize
@@ -243,6 +244,26 @@ def _read_clause(alter: _Alter, clause: list[Token]) -> None:
                 alter.column_renames.append((old, new))
 
 
+# First words of the statements a rule reads: DDL shapes and transaction control.
+SHAPED = _words_of("CREATE DROP ALTER RENAME BEGIN COMMIT END ABORT START ROLLBACK")
+_FIRST_WORD = re.compile(r"[A-Za-z_]+")
+_COMMENT_AFTER = re.compile(r"[^\S\n]*(?:--[^\n]*)?")
+
+
+def _unshaped(statement: str) -> bool:
+    """True when ``statement`` is surely one piece that no rule reads, seen without
+    tokenizing it: it starts with a word outside SHAPED, and holds no ';' but (perhaps) a
+    final one, followed by nothing or a comment."""
+    first = _FIRST_WORD.match(statement)
+    if first is None or first.group().upper() in SHAPED:
+        return False
+    end = statement.find(";")
+    if end < 0:
+        return True
+    only_one = statement.find(";", end + 1) < 0
+    return only_one and _COMMENT_AFTER.fullmatch(statement, end + 1) is not None
+
+
 @dataclass
 class _Piece:
     tokens: list[Token]
@@ -258,18 +279,28 @@ class Section:
     string_words: set[str]  # words inside strings and dollar bodies (DO blocks, EXECUTE)
 
     @classmethod
-    def read(cls, statements: list[str], lines: list[int | None]) -> Section:
+    def read(
+        cls, statements: Sequence[str], lines: Sequence[int | None], *, names: bool = True
+    ) -> Section:
+        """The pieces the rules look at (those starting with a word of SHAPED: the others
+        are dropped, so that a data migration's INSERTs cost nothing here), and with
+        ``names`` every name and quoted word of the section."""
         pieces: list[_Piece] = []
         mentions: set[str] = set()
         quoted: set[str] = set()
         for statement, line in zip(statements, lines, strict=True):
+            if not names and _unshaped(statement):
+                continue
             tokens = tokenize(statement)
-            for token in tokens:
-                if token.is_name:
-                    mentions.add(token.text.lower())
-                elif token.kind == "string":
-                    quoted.update(word.lower() for word in WORD_PATTERN.findall(token.text))
+            if names:
+                for token in tokens:
+                    if token.is_name:
+                        mentions.add(token.text.lower())
+                    elif token.kind == "string":
+                        quoted.update(word.lower() for word in WORD_PATTERN.findall(token.text))
             for piece in split_statements(tokens):
+                if piece[0].upper not in SHAPED:
+                    continue
                 offset = statement.count("\n", 0, piece[0].pos)
                 pieces.append(_Piece(piece, None if line is None else line + offset))
         return cls(pieces, mentions, quoted)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_proxy.goose.envsub import EnvsubError, _expand_full, expand
+from llm_proxy.goose.envsub import MASK, EnvsubError, _expand_full, expand, expand_masked
 
 ENV = {"NAME": "alice", "EMPTY": "", "SCHEMA": "tenant", "DOLLAR": "$X", "ÉTÉ": "summer"}
 
@@ -158,11 +158,16 @@ def test_long_line_is_linear() -> None:
 def test_fast_path_agrees_with_full_grammar(line: str) -> None:
     env = {"A": "a", "B": ""}
     try:
-        expected: str | tuple[str, str | None] = _expand_full(line, env)
+        pieces = _expand_full(line, env)
+        text = "".join(piece for piece, _ in pieces)
+        masked = "".join(MASK if secret and piece else piece for piece, secret in pieces)
+        expected: tuple[str, str] | tuple[str, str | None] = (text, masked)
     except EnvsubError as err:
         expected = (str(err), err.variable)
     try:
-        actual: str | tuple[str, str | None] = expand(line, env)
+        expansion = expand_masked(line, env)
+        actual: tuple[str, str] | tuple[str, str | None] = (expansion.text, expansion.masked)
+        assert expand(line, env) == expansion.text
     except EnvsubError as err:
         actual = (str(err), err.variable)
     assert actual == expected
