@@ -24,10 +24,14 @@ class Snapshot:
     partial runs. An empty Snapshot is a database nothing has migrated."""
 
     goose: GooseState = EMPTY
-    goose_table: bool = False  # whether goose_db_version exists
     alembic_heads: tuple[str, ...] = ()
     journal: dict[str, Entry] = field(default_factory=dict)
     partial_runs: dict[str, PartialRun] = field(default_factory=dict)
+
+    @property
+    def goose_table(self) -> bool:
+        """Whether goose_db_version exists."""
+        return self.goose.exists
 
     def revision_ids(self) -> set[str]:
         """Every revision id recorded (goose's rows record versions, not ids)."""
@@ -60,7 +64,6 @@ def read(session: Session, *, with_journal: bool = True) -> Snapshot:
     present = session.existing(*names)
     recorded = Snapshot(
         goose=goose_table.read_rows(session) if GOOSE_TABLE in present else EMPTY,
-        goose_table=GOOSE_TABLE in present,
         alembic_heads=alembic_table.read_rows(session) if ALEMBIC_TABLE in present else (),
     )
     if JOURNAL_TABLE in present:
