@@ -391,3 +391,20 @@ def test_shipped_migrations_pass_the_hazard_rules_strict(
     code, lines = run_validate(*args)
     assert code == 0, lines
     assert lines == [f"6 migration files in {SQL_DIR / subdir}: 0 errors, 0 warnings"]
+
+
+def test_zero_downtime_guide_example_passes_every_rule(tmp_path: Path) -> None:
+    # docs/zero-downtime.md's expand/contract files, after the shipped 00001-00004.
+    doc = (SQL_DIR.parent / "docs" / "zero-downtime.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in doc.split("```sql\n")[1:]]
+    examples = [b for b in blocks if b.startswith("-- 0000")]
+    assert len(examples) == 3
+    for source in sorted((SQL_DIR / "postgres").glob("0000[1-4]_*.sql")):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    for block in examples:
+        name = block.split()[1]
+        body = block[block.index("-- +goose") :]
+        (tmp_path / name).write_text(body, encoding="utf-8")
+    args = ("--migrations-dir", str(tmp_path), "--database-url", PG_URL, "--strict")
+    code, lines = run_validate(*args, "--deployed-through", "4")
+    assert (code, lines) == (0, [f"7 migration files in {tmp_path}: 0 errors, 0 warnings"])
