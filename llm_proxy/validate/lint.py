@@ -27,6 +27,7 @@ The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -407,7 +408,7 @@ def lint_file(
         kept, problems = silenced(
             found,
             read_allows(text),
-            [*up_lines, *down_lines],
+            itertools.chain(up_lines, down_lines),
             hazards.RULES,
             report_unused=model is not None,
         )
