@@ -70,6 +70,15 @@ def _plural(count: int, word: str) -> str:
     help="Also read goose_db_version of the database --db/--database-url (or the environment) "
     "names, read only, and report duplicate or inconsistent rows.",
 )
+@click.option(
+    "--deployed-through",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="VERSION",
+    help="Files up to VERSION have run on deployed databases: no lock hazards are reported "
+    "for them, and the tables they create have rows (default 0: every table a file of the "
+    "directory creates is new when the next file runs).",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def validate_command(
     db: str | None,
@@ -77,6 +86,7 @@ def validate_command(
     migrations_dir: str | None,
     apply_: bool,
     check_db: bool,
+    deployed_through: int,
     strict: bool,
 ) -> None:
     """Check every migration file: names, parsing and common mistakes.
@@ -96,6 +106,7 @@ def validate_command(
             directory=directory,
             revision_ids=validate.read_revision_ids(settings.versions_dir),
             dialect=settings.dialect if _dialect_known(db, database_url, settings) else None,
+            deployed_through=deployed_through,
         )
     except Exception as exc:
         _cannot_run(_message(exc))

@@ -45,6 +45,9 @@ class Dialect:
     default_port: ClassVar[int | None] = None
     supports_schemas: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True  # False: each DDL statement commits by itself
+    # Which lock-hazard rules `validate` applies (validate/hazards.py): "table-locks" for one
+    # lock mode per statement inside the transaction, "online-ddl" for ALGORITHM/LOCK clauses.
+    lock_hazards: ClassVar[str | None] = None
     true_literal: ClassVar[str] = "true"
     goose_table_columns: ClassVar[str]  # goose v3's DDL, exactly: the real goose reads it
     now_default: ClassVar[str] = "CURRENT_TIMESTAMP"

@@ -23,6 +23,7 @@ class MySQLDialect(Dialect):
     install_extra = "mysql"
     default_port = 3306
     transactional_ddl = False  # CREATE, ALTER, DROP commit the open transaction
+    lock_hazards = "online-ddl"
     goose_table_columns = (
         "\tid bigint(20) unsigned NOT NULL AUTO_INCREMENT,\n"
         "\tversion_id bigint NOT NULL,\n"

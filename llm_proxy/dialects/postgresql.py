@@ -36,6 +36,7 @@ def _checked_schema(schema: str | None) -> str | None:
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
     label = "PostgreSQL"
+    lock_hazards = "table-locks"
     migrations_subdirectory = "postgres"
     dbapi_module = "psycopg"
     install_extra = "postgres"

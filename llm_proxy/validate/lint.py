@@ -14,7 +14,10 @@ Rules (docs/validation.md describes each): ``parse``, ``encoding``, ``read``, ``
 ``duplicate-version``, ``revision-id``, ``transaction-statement`` and ``invalid-if-exists`` are
 errors;
 ``bom``, ``missing-down``, ``empty-down``, ``not-idempotent``, ``down-not-reverse``,
-``sql-parameter``, ``not-a-file`` and ``no-migrations`` are warnings. ``apply`` (error) and
+``sql-parameter``, ``not-a-file`` and ``no-migrations`` are warnings. When the dialect is
+known, the lock-hazard rules of ``hazards`` apply too (``needs-no-transaction`` is an error,
+the others warnings), each silenced by an ``allow`` comment (``allow``: ``allow-invalid`` and
+``allow-unused`` are warnings). ``apply`` (error) and
 ``apply-leftover`` (warning) come from the round trip; ``duplicate-row``, ``unknown-version``
 (errors) and ``rolled-back-row`` (warning) from a database's goose_db_version (``rows``,
 --check-db).
@@ -24,6 +27,7 @@ The SQL checks read statements through ``sqltokens`` and ``sqlshape``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,6 +41,8 @@ from llm_proxy.goose.parser import GooseParseError, has_bom, parse_sections
 from llm_proxy.revisions.graph import MAX_REVISION_ID
 from llm_proxy.revisions.sources import python_nodes
 
+from . import hazards
+from .allow import read_allows, silenced
 from .sqlshape import ERROR, WARNING, Section, not_reversed
 from .sqltokens import transaction_keyword
 
@@ -137,7 +143,9 @@ def read_directory(directory: str | Path) -> list[SourceFile]:
 def iter_directory(directory: str | Path) -> Iterator[SourceFile]:
     """``read_directory`` one file at a time: each file is read when its turn comes, so
     a directory of big files never has them all in memory. The directory is listed (and
-    a missing one refused) before the first file is yielded."""
+    a missing one refused) before the first file is yielded. Files come in version order,
+    as goose applies them (the lock-hazard rules follow what earlier files created); names
+    that are not a version come last."""
     return _read_each(_list_directory(directory))
 
 
@@ -156,7 +164,16 @@ def _list_directory(directory: str | Path) -> list[tuple[Path, bool]]:
         raise goose_files.MigrationFileError(
             f"migrations path is not a directory: {root}"
         ) from None
+    found.sort(key=lambda entry: _version_order(entry[0]))
     return [(root / name, is_file) for name, is_file in found]
+
+
+def _version_order(name: str) -> tuple[int, int, str]:
+    try:
+        parsed = goose_files.parse_filename(name)
+    except goose_files.MigrationFileError:
+        parsed = None
+    return (0, parsed[0], name) if parsed else (1, 0, name)
 
 
 def _read_each(entries: list[tuple[Path, bool]]) -> Iterator[SourceFile]:
@@ -199,10 +216,13 @@ def lint(
     directory: str = ".",
     revision_ids: Sequence[tuple[str, str]] = (),
     dialect: Dialect | None = None,
+    deployed_through: int = 0,
 ) -> Report:
     """Every problem in every file. ``env`` feeds ENVSUB (default: an empty environment);
     ``revision_ids``: ``(path, id)`` of the project's Python revisions; ``dialect``, when
-    known, adds the rules of that database (``sql-parameter``).
+    known, adds the rules of that database (``sql-parameter``, the lock hazards).
+    ``deployed_through``: files up to this version have run on deployed databases already:
+    no lock hazards are reported for them, and the tables they create have rows.
 
     ``sources`` is read once, one file at a time: given ``iter_directory``, only one
     file's bytes are held at once."""
@@ -211,6 +231,7 @@ def lint(
     file_findings: list[Finding] = []
     lines: dict[str, StatementLines] = {}
     paths: dict[str, str] = {}
+    history = hazards.History()
     for source in sources:
         if not source.is_file:
             skipped.append(
@@ -229,7 +250,12 @@ def lint(
         else:
             paths[source.name] = source.path
             found, statement_lines = lint_file(
-                source.path, source.data, environment, dialect=dialect
+                source.path,
+                source.data,
+                environment,
+                dialect=dialect,
+                history=history,
+                deployed=_version(source.name) <= deployed_through,
             )
             file_findings.extend(found)
             if statement_lines is not None:
@@ -245,6 +271,15 @@ def lint(
     findings.extend(file_findings)
     findings.sort(key=lambda f: (f.path, f.line or 0))
     return Report(tuple(findings), len(paths), statement_lines=lines, paths=paths)
+
+
+def _version(name: str) -> int:
+    """The version of a file name, 0 when it has none (findings of its own say why)."""
+    try:
+        parsed = goose_files.parse_filename(name)
+    except goose_files.MigrationFileError:
+        return 0
+    return parsed[0] if parsed else 0
 
 
 def check_names(paths: Sequence[str]) -> list[Finding]:
@@ -294,9 +329,18 @@ def check_revision_ids(revision_ids: Sequence[tuple[str, str]]) -> list[Finding]
 
 
 def lint_file(
-    path: str, data: bytes, env: Mapping[str, str] | None = None, dialect: Dialect | None = None
+    path: str,
+    data: bytes,
+    env: Mapping[str, str] | None = None,
+    dialect: Dialect | None = None,
+    *,
+    history: hazards.History | None = None,
+    deployed: bool = False,
 ) -> tuple[list[Finding], StatementLines | None]:
-    """The findings for one file, and the line of each statement (None when it does not parse)."""
+    """The findings for one file, and the line of each statement (None when it does not parse).
+
+    ``history``: what the files before this one (in version order) created, brought up to
+    date with this one; ``deployed``: this file has run on deployed databases already."""
     findings: list[Finding] = []
     try:
         text = data.decode("utf-8")
@@ -347,6 +391,30 @@ def lint_file(
                     )
     for section in (up_section, down_section):
         for line, severity, rule, message in section.ddl_findings():
+            add(line, severity, rule, message)
+    model = dialect.lock_hazards if dialect is not None else None
+    if model is not None:
+        found = hazards.file_hazards(
+            up_section,
+            down_section,
+            model=model,
+            transactional=up.use_tx,
+            history=hazards.History() if history is None else history,
+            deployed=deployed,
+        )
+    else:
+        found = []
+    if not deployed:
+        kept, problems = silenced(
+            found,
+            read_allows(text),
+            itertools.chain(up_lines, down_lines),
+            hazards.RULES,
+            report_unused=model is not None,
+        )
+        for hazard in kept:
+            add(hazard.line, hazard.severity, hazard.rule, hazard.message)
+        for line, severity, rule, message in problems:
             add(line, severity, rule, message)
     if dialect is not None:
         for statements, lines in ((up.statements, up_lines), (down.statements, down_lines)):

@@ -56,6 +56,7 @@ class _Ddl:
     if_exists: bool = False
     or_replace: bool = False
     temporary: bool = False
+    concurrently: bool = False  # PostgreSQL: CREATE/DROP INDEX CONCURRENTLY
 
 
 @dataclass
@@ -120,7 +121,8 @@ def _read_ddl(tokens: list[Token]) -> _Ddl | None:
     if kind == "VIEW" and "MATERIALIZED" in modifiers:
         kind = "MATERIALIZED VIEW"
     index += 1
-    if index < len(tokens) and tokens[index].upper == "CONCURRENTLY":
+    concurrently = index < len(tokens) and tokens[index].upper == "CONCURRENTLY"
+    if concurrently:
         index += 1
     condition, index = _if_clause(tokens, index)
     ddl = _Ddl(
@@ -131,6 +133,7 @@ def _read_ddl(tokens: list[Token]) -> _Ddl | None:
         if_exists=condition == "IF EXISTS",
         or_replace="REPLACE" in modifiers,
         temporary=bool(modifiers & {"TEMP", "TEMPORARY"}),
+        concurrently=concurrently,
     )
     if kind == "INDEX" and index < len(tokens) and tokens[index].upper == "ON":
         name: str | None = None  # PostgreSQL: CREATE INDEX ON t (c) names it for you
@@ -244,8 +247,9 @@ def _read_clause(alter: _Alter, clause: list[Token]) -> None:
                 alter.column_renames.append((old, new))
 
 
-# First words of the statements a rule reads: DDL shapes and transaction control.
-SHAPED = _words_of("CREATE DROP ALTER RENAME BEGIN COMMIT END ABORT START ROLLBACK")
+# First words of the statements a rule reads: DDL shapes, transaction control, and the
+# maintenance statements that cannot run in a transaction (the lock-hazard rules).
+SHAPED = _words_of("CREATE DROP ALTER RENAME BEGIN COMMIT END ABORT START ROLLBACK VACUUM REINDEX")
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
 _COMMENT_AFTER = re.compile(r"[^\S\n]*(?:--[^\n]*)?")
 
@@ -449,3 +453,12 @@ def not_reversed(up: Section, down: Section) -> Iterator[tuple[int | None, str]]
     for table, old, new, line in made.column_renames:
         if not gone(table) and not mentioned(new):
             yield line, f"Up renames {old} to {new} on {table} but Down does not rename it back"
+
+
+# The statement readers the lock-hazard rules (``hazards``) share with the rules above.
+Ddl = _Ddl
+Piece = _Piece
+read_ddl = _read_ddl
+name_at = _name_at
+if_clause = _if_clause
+clauses = _clauses
