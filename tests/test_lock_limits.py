@@ -113,3 +113,15 @@ def test_the_blocker_line_names_table_pid_state_and_query() -> None:
         "query: SELECT * FROM x)"
     )
     assert describe_blockers([], "items") == "table items, holder not found (it may have ended)"
+
+
+def test_the_after_line_reader_passes_over_the_timeout_lines(tmp_path) -> None:
+    from llm_proxy.revisions.sources import read_after_marker
+
+    path = tmp_path / "00002_x.sql"
+    path.write_text(
+        "-- llm-proxy: lock-timeout 0\n-- llm-proxy: statement-timeout 1m\n"
+        "-- llm-proxy: after 00001\n-- +goose Up\nSELECT 1;\n",
+        encoding="utf-8",
+    )
+    assert read_after_marker(path) == ("00001",)

@@ -235,7 +235,9 @@ def _run_section(
                 if not nothing_left or tries > limits.retries:
                     if nothing_left and untouched is not None:
                         untouched()
-                    error = _not_granted(migration, gave_up, held, tries, limits, nothing_left)
+                    error = _not_granted(
+                        migration, gave_up, held, tries, limits, nothing_left, not in_transaction
+                    )
                     raise error from None
                 pause = lock_retries.pause_before(tries, limits.lock_timeout)
                 _report(
@@ -281,12 +283,14 @@ def _not_granted(
     tries: int,
     limits: _Limits,
     nothing_left: bool,
+    no_transaction: bool,
 ) -> LockNotGranted:
     number = gave_up.failed.number
+    why = "a NO TRANSACTION file" if no_transaction else "this database's DDL is not transactional"
     outcome = (
         "nothing of it was applied"
         if nothing_left
-        else f"statements 1-{number - 1} stay applied (this database's DDL is not transactional)"
+        else f"statements 1-{number - 1} stay applied ({why})"
     )
     return LockNotGranted(
         f"{migration.name}: statement {number} gave up waiting for a lock on {held}, "
