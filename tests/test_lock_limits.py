@@ -125,3 +125,12 @@ def test_the_after_line_reader_passes_over_the_timeout_lines(tmp_path) -> None:
         encoding="utf-8",
     )
     assert read_after_marker(path) == ("00001",)
+
+
+def test_the_stock_alembic_door_takes_them_as_x_arguments(tmp_path) -> None:
+    sources = llm_config.AlembicSources(
+        explicit={"ddl_lock_timeout": "250ms", "ddl_lock_retries": "1", "statement_timeout": "2m"}
+    )
+    settings, _ = llm_config.resolve_for_alembic(sources, {"DATABASE_PATH": str(tmp_path / "a")})
+    assert (settings.ddl_lock_timeout, settings.ddl_lock_retries) == (0.25, 1)
+    assert settings.statement_timeout == 120.0
