@@ -16,9 +16,17 @@ from pathlib import Path
 from . import dialects, urls
 from .dialects import Dialect
 from .errors import ConfigError
+from .goose.directives import parse_duration
 
 DEFAULT_SQLITE_PATH = "data/llm-proxy.db"
 DEFAULT_LOCK_TIMEOUT = 300.0
+# A migration's statement gives up on a table lock after this long (PostgreSQL
+# lock_timeout, MySQL lock_wait_timeout) and the migration is tried again, so
+# that readers never queue behind a waiting ALTER for longer. On an idle
+# database no lock is ever waited for: these defaults change nothing there.
+DEFAULT_DDL_LOCK_TIMEOUT = 5.0
+DEFAULT_DDL_LOCK_RETRIES = 5
+DEFAULT_STATEMENT_TIMEOUT = 0.0  # off: long data migrations are legitimate
 
 
 @dataclass(frozen=True, repr=False)
@@ -32,6 +40,9 @@ class Settings:
     sqlite_path: Path | None = None
     schema: str | None = None
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    ddl_lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT  # 0: statements wait as the server says
+    ddl_lock_retries: int = DEFAULT_DDL_LOCK_RETRIES
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT  # 0: off
     auto_migrate: bool = True
     alembic_ini: Path | None = None
     migrations_dir_source: str = "default"  # where migrations_dir came from, for errors
@@ -100,6 +111,35 @@ def _parse_timeout(value: str | float) -> float:
     return seconds
 
 
+def _parse_duration_setting(name: str, value: str | float) -> float:
+    try:
+        seconds = float(value) if isinstance(value, (int, float)) else parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ConfigError(f"{name} must be a finite duration of 0 or more, not {value!r}")
+    return seconds
+
+
+def _parse_count(name: str, value: str | int) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of retries, not {value!r}") from None
+    if count < 0:
+        raise ConfigError(f"{name} cannot be negative")
+    return count
+
+
+def _chosen(
+    flag: str | float | None, env: Mapping[str, str], variable: str
+) -> tuple[str | float | None, str]:
+    """The flag's value, else the environment's, with the name to blame for a bad one."""
+    if flag is not None:
+        return flag, "--" + variable.removeprefix("LLM_PROXY_").lower().replace("_", "-")
+    return env.get(variable) or None, variable
+
+
 def resolve(
     *,
     db: str | None = None,
@@ -110,6 +150,9 @@ def resolve(
     lock_timeout: float | str | None = None,
     auto_migrate: bool | None = None,
     env: Mapping[str, str] | None = None,
+    ddl_lock_timeout: float | str | None = None,
+    ddl_lock_retries: int | str | None = None,
+    statement_timeout: float | str | None = None,
 ) -> Settings:
     """Build Settings from explicit values (flags), then the environment, then defaults."""
     env = os.environ if env is None else env
@@ -140,6 +183,10 @@ def resolve(
     if auto is None and env.get("LLM_PROXY_AUTO_MIGRATE"):
         auto = _parse_bool("LLM_PROXY_AUTO_MIGRATE", env["LLM_PROXY_AUTO_MIGRATE"])
 
+    ddl_timeout, ddl_timeout_name = _chosen(ddl_lock_timeout, env, "LLM_PROXY_DDL_LOCK_TIMEOUT")
+    retries, retries_name = _chosen(ddl_lock_retries, env, "LLM_PROXY_DDL_LOCK_RETRIES")
+    statement, statement_name = _chosen(statement_timeout, env, "LLM_PROXY_STATEMENT_TIMEOUT")
+
     return Settings(
         dialect=dialect,
         url=sa_url,
@@ -150,6 +197,15 @@ def resolve(
         lock_timeout=_parse_timeout(timeout_value)
         if timeout_value is not None
         else DEFAULT_LOCK_TIMEOUT,
+        ddl_lock_timeout=DEFAULT_DDL_LOCK_TIMEOUT
+        if ddl_timeout is None
+        else _parse_duration_setting(ddl_timeout_name, ddl_timeout),
+        ddl_lock_retries=DEFAULT_DDL_LOCK_RETRIES
+        if retries is None
+        else _parse_count(retries_name, retries),  # type: ignore[arg-type]
+        statement_timeout=DEFAULT_STATEMENT_TIMEOUT
+        if statement is None
+        else _parse_duration_setting(statement_name, statement),
         auto_migrate=True if auto is None else auto,
         alembic_ini=ini,
         migrations_dir_source=source,
@@ -244,6 +300,9 @@ X_ARGUMENTS = (
     "schema",
     "migrations_dir",
     "lock_timeout",
+    "ddl_lock_timeout",
+    "ddl_lock_retries",
+    "statement_timeout",
     "allow_missing",
 )
 
@@ -287,6 +346,9 @@ def resolve_for_alembic(
         driver=explicit.get("db_driver"),
         schema=explicit.get("schema"),
         lock_timeout=explicit.get("lock_timeout"),
+        ddl_lock_timeout=explicit.get("ddl_lock_timeout"),
+        ddl_lock_retries=explicit.get("ddl_lock_retries"),
+        statement_timeout=explicit.get("statement_timeout"),
         env=env_and_file,
     )
     dialect = settings.dialect

@@ -84,6 +84,11 @@ class StatementFailed(MigrationError):
         return (_rebuild_statement_failed, (fields,))
 
 
+class LockNotGranted(MigrationError):
+    """A migration statement kept giving up on a table lock (lock timeout), on
+    every try; what it did was rolled back."""
+
+
 def _rebuild_statement_failed(fields: dict[str, object]) -> StatementFailed:
     return StatementFailed(**fields)  # type: ignore[arg-type]
 

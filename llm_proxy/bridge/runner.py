@@ -5,20 +5,30 @@ transaction for that revision, followed by goose's row change (insert on up,
 delete on down), so goose_db_version moves exactly as goose would move it. A
 NO TRANSACTION file runs statement by statement, leaving a marker of how far
 it got. Offline (--sql) the same statements are written out instead.
+
+Each migration runs with a lock timeout (and an optional statement timeout):
+a statement that gives up on a table lock is tried again after a pause, its
+work rolled back first (a savepoint where DDL is transactional), so that no
+reader queues behind a waiting ALTER for longer than the lock timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llm_proxy.db import drivers
-from llm_proxy.errors import MigrationError, StatementFailed
+from llm_proxy.dialects.base import MIGRATION_SAVEPOINT, locked_tables
+from llm_proxy.errors import LockNotGranted, MigrationError, StatementFailed, reason
 from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.store import goose_table, partial_runs
 
+from . import lock_retries
 from .run import RUN_KEY, Run
 
 if TYPE_CHECKING:
@@ -95,8 +105,9 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         run.skipped.add(migration.revision)
         return
     execute = driver_executor(connection)
+    limits = _Limits.of(migration, run)
     if section.use_tx:
-        _execute_all(execute, migration, direction, section, run)
+        _run_section(_Session.of(connection), migration, direction, section, run, limits)
         execute(record)
         return
     if run.caller_transaction:  # its statements would commit the caller's work
@@ -108,7 +119,8 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
     # far it got, so a run stopped part-way shows in `status`.
     revision = migration.revision
     with context.autocommit_block():
-        execute = driver_executor(context.connection)
+        session = _Session.of(context.connection)
+        execute = session.execute
         total = len(section.statements)
         for sql in partial_runs.start_sql(tables, revision, direction, total):
             execute(sql)
@@ -116,10 +128,182 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         def progress(done: int) -> None:
             execute(partial_runs.progress_sql(tables, revision, done))
 
-        _execute_all(execute, migration, direction, section, run, progress)
+        def untouched() -> None:  # gave up on its first statement: as if never started
+            execute(partial_runs.clear_sql(tables, revision))
+
+        _run_section(
+            session,
+            migration,
+            direction,
+            section,
+            run,
+            limits,
+            progress=progress,
+            untouched=untouched,
+        )
     execute = driver_executor(context.connection)
     execute(record)
     execute(partial_runs.clear_sql(tables, revision))
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """How long one migration's statements may wait for a lock, and run."""
+
+    lock_timeout: float  # 0: as the server says
+    statement_timeout: float  # 0: as the server says
+    retries: int
+
+    @classmethod
+    def of(cls, migration: GooseMigration, run: Run) -> _Limits:
+        """The file's own lines over the command's settings."""
+        own = migration.directives
+        settings = run.settings
+        return cls(
+            settings.ddl_lock_timeout if own.lock_timeout is None else own.lock_timeout,
+            settings.statement_timeout if own.statement_timeout is None else own.statement_timeout,
+            settings.ddl_lock_retries,
+        )
+
+
+@dataclass(frozen=True)
+class _Session:
+    """The migration's DBAPI connection: run a statement, or read rows."""
+
+    execute: Callable[[str], None]
+    query: Callable[[str], list[tuple[Any, ...]]]
+
+    @classmethod
+    def of(cls, connection: Any) -> _Session:
+        raw = connection.connection.driver_connection
+        return cls(drivers.statement_runner(raw), drivers.executor(raw))
+
+
+class _GaveUpOnLock(Exception):
+    """A statement stopped waiting for a lock (inside _run_section only)."""
+
+    def __init__(self, failed: StatementFailed, statement: str) -> None:
+        super().__init__(str(failed))
+        self.failed = failed
+        self.statement = statement
+
+
+def _run_section(
+    session: _Session,
+    migration: GooseMigration,
+    direction: str,
+    section: ParsedMigration,
+    run: Run,
+    limits: _Limits,
+    *,
+    progress: Callable[[int], None] | None = None,
+    untouched: Callable[[], None] | None = None,
+) -> None:
+    """Run a section under its limits, trying again while a statement gives up on a
+    lock and nothing of the section is left applied: in a transaction with
+    transactional DDL a savepoint takes the try back; otherwise (a NO TRANSACTION
+    file, MySQL) only a first statement that gave up leaves nothing behind."""
+    dialect = run.settings.dialect
+    in_transaction = progress is None
+    execute = session.execute
+    sets, resets = dialect.migration_limits_sql(
+        limits.lock_timeout, limits.statement_timeout, in_transaction=in_transaction
+    )
+    for sql in sets:
+        try:
+            execute(sql)
+        except Exception as exc:
+            raise MigrationError(
+                f"{migration.name}: cannot set the migration's timeouts ({sql}): {reason(exc)}"
+            ) from None
+    savepoint = in_transaction and dialect.transactional_ddl and limits.lock_timeout > 0
+    savepoint = savepoint and bool(sets)
+    if savepoint:
+        execute(f"SAVEPOINT {MIGRATION_SAVEPOINT}")
+    tries = 0
+    try:
+        while True:
+            tries += 1
+            try:
+                _execute_all(execute, migration, direction, section, run, progress, limits)
+                break
+            except _GaveUpOnLock as gave_up:
+                if savepoint:
+                    execute(f"ROLLBACK TO SAVEPOINT {MIGRATION_SAVEPOINT}")
+                nothing_left = savepoint or gave_up.failed.number == 1
+                held = _blockers(session, dialect, gave_up.statement, savepoint)
+                if not nothing_left or tries > limits.retries:
+                    if nothing_left and untouched is not None:
+                        untouched()
+                    error = _not_granted(
+                        migration, gave_up, held, tries, limits, nothing_left, not in_transaction
+                    )
+                    raise error from None
+                pause = lock_retries.pause_before(tries, limits.lock_timeout)
+                _report(
+                    run,
+                    f"warning: {migration.name}: statement {gave_up.failed.number} gave up "
+                    f"after {limits.lock_timeout:g}s waiting for a lock on {held}; "
+                    f"retry {tries} of {limits.retries} in {pause:.1f}s",
+                )
+                time.sleep(pause)
+        if savepoint:
+            execute(f"RELEASE SAVEPOINT {MIGRATION_SAVEPOINT}")
+        for sql in resets:
+            execute(sql)
+    except BaseException:
+        # SET LOCAL ends with the rolled-back transaction; session values are restored.
+        if not (in_transaction and dialect.transactional_ddl):
+            with contextlib.suppress(Exception):
+                for sql in resets:
+                    execute(sql)
+        raise
+
+
+def _blockers(session: _Session, dialect: Any, statement: str, savepoint: bool) -> str:
+    """'table T, held by pid ...' for a statement that gave up on its lock."""
+    tables = locked_tables(statement)
+    sql = dialect.blockers_sql(tables)
+    found: list[lock_retries.Blocker] = []
+    if sql is not None:
+        try:
+            for table, pid, state, since, query in session.query(sql):
+                if all(b.pid != pid for b in found):
+                    found.append(lock_retries.Blocker(str(table), int(pid), state, since, query))
+        except Exception:  # no permission to look: say so rather than fail the migration
+            if savepoint:
+                session.execute(f"ROLLBACK TO SAVEPOINT {MIGRATION_SAVEPOINT}")
+    return lock_retries.describe_blockers(found, ", ".join(tables) or None)
+
+
+def _not_granted(
+    migration: GooseMigration,
+    gave_up: _GaveUpOnLock,
+    held: str,
+    tries: int,
+    limits: _Limits,
+    nothing_left: bool,
+    no_transaction: bool,
+) -> LockNotGranted:
+    number = gave_up.failed.number
+    why = "a NO TRANSACTION file" if no_transaction else "this database's DDL is not transactional"
+    outcome = (
+        "nothing of it was applied"
+        if nothing_left
+        else f"statements 1-{number - 1} stay applied ({why})"
+    )
+    return LockNotGranted(
+        f"{migration.name}: statement {number} gave up waiting for a lock on {held}, "
+        f"{tries} time(s) after {limits.lock_timeout:g}s; {outcome}: end that transaction, "
+        "or raise --ddl-lock-timeout / --ddl-lock-retries"
+    )
+
+
+def _report(run: Run, line: str) -> None:
+    if run.report is not None:
+        run.report(line)
+    else:  # a stock `alembic` run: where its own notes go
+        logging.getLogger("alembic.env").warning(line)
 
 
 def _execute_all(
@@ -129,6 +313,7 @@ def _execute_all(
     section: ParsedMigration,
     run: Run,
     progress: Callable[[int], None] | None = None,
+    limits: _Limits | None = None,
 ) -> None:
     dialect = run.settings.dialect
     split = dialect.split_for_driver
@@ -142,13 +327,21 @@ def _execute_all(
             raise
         except Exception as exc:  # the driver's own error, with our context
             index = number - 1
+            why = dialect.failure_reason(statement, exc)
+            if limits is not None and dialect.statement_timed_out(exc):
+                why += (
+                    f" (statement timeout {limits.statement_timeout:g}s: --statement-timeout, "
+                    "or the file's '-- llm-proxy: statement-timeout' line)"
+                )
             failed = StatementFailed(
                 file_name=migration.name,
                 direction=direction,
                 number=number,
                 statement=section.shown(index),
-                reason=section.mask(index, dialect.failure_reason(statement, exc)),
+                reason=section.mask(index, why),
             )
+            if limits is not None and limits.lock_timeout > 0 and dialect.gave_up_on_lock(exc):
+                raise _GaveUpOnLock(failed, statement) from None
             if index in section.masked:
                 # ENVSUB values may be secrets: the driver's unmasked error stays out of
                 # every traceback.

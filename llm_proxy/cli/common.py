@@ -75,6 +75,25 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "[default 300]. It does not bound a statement's wait for a table lock on "
         "PostgreSQL/MySQL (the server's lock_timeout / lock_wait_timeout do).",
     )
+    @click.option(
+        "--ddl-lock-timeout",
+        metavar="DURATION",
+        help="How long a migration statement waits for a table lock before the migration "
+        "is rolled back and tried again (PostgreSQL lock_timeout, MySQL lock_wait_timeout); "
+        "0 = off [env LLM_PROXY_DDL_LOCK_TIMEOUT; default 5s].",
+    )
+    @click.option(
+        "--ddl-lock-retries",
+        metavar="N",
+        help="Tries after the first when a migration gave up on a lock "
+        "[env LLM_PROXY_DDL_LOCK_RETRIES; default 5].",
+    )
+    @click.option(
+        "--statement-timeout",
+        metavar="DURATION",
+        help="Stop any migration statement running longer (PostgreSQL statement_timeout, "
+        "MariaDB max_statement_time); 0 = off [env LLM_PROXY_STATEMENT_TIMEOUT; default 0].",
+    )
     @functools.wraps(func)
     def wrapper(
         db: str | None,
@@ -82,6 +101,9 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         migrations_dir: str | None,
         schema: str | None,
         lock_timeout: str | None,
+        ddl_lock_timeout: str | None,
+        ddl_lock_retries: str | None,
+        statement_timeout: str | None,
         **kwargs: Any,
     ) -> Any:
         try:
@@ -91,6 +113,9 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 migrations_dir=migrations_dir,
                 schema=schema,
                 lock_timeout=lock_timeout,
+                ddl_lock_timeout=ddl_lock_timeout,
+                ddl_lock_retries=ddl_lock_retries,
+                statement_timeout=statement_timeout,
             )
         except ConfigError as exc:
             fail(str(exc))

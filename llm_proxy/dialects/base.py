@@ -12,12 +12,37 @@ need connection details take a ``Target`` (``config.Settings`` is one).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from llm_proxy import urls
 from llm_proxy.errors import ConfigError, DatabaseUnavailable, StatementFailed, reason
+
+_IDENTIFIER = r'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|[A-Za-z_][\w$]*)'
+# The table a statement locks follows one of these (what a lock wait is most
+# likely about; the database's error does not say).
+_LOCKING_PHRASE = re.compile(
+    r"\b(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|LOCK\s+TABLE(?:\s+ONLY)?"
+    r"|TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|RENAME\s+TABLE"
+    r"|INSERT\s+INTO|UPDATE(?:\s+ONLY)?|DELETE\s+FROM(?:\s+ONLY)?|REFERENCES"
+    r"|CREATE\s+(?:UNIQUE\s+)?INDEX(?:\s+CONCURRENTLY)?(?:\s+IF\s+NOT\s+EXISTS)?"
+    r"(?:\s+(?!ON\b)" + _IDENTIFIER + r")?\s+ON(?:\s+ONLY)?)"
+    r"\s+(" + _IDENTIFIER + r"(?:\." + _IDENTIFIER + r")?)",
+    re.IGNORECASE,
+)
+
+MIGRATION_SAVEPOINT = "llm_proxy_attempt"
+
+
+def locked_tables(statement: str) -> list[str]:
+    """Tables `statement` names where it takes a lock, as written, in order."""
+    found: list[str] = []
+    for match in _LOCKING_PHRASE.finditer(statement):
+        if match.group(1) not in found:
+            found.append(match.group(1))
+    return found
 
 
 class Target(Protocol):
@@ -229,6 +254,29 @@ class Dialect:
                     "command again"
                 )
             current = current.__cause__ or current.__context__
+        return None
+
+    # ------------------------------------------------------------ a migration's own limits
+
+    def migration_limits_sql(
+        self, lock_timeout: float, statement_timeout: float, *, in_transaction: bool
+    ) -> tuple[list[str], list[str]]:
+        """(statements bounding how long each migration statement waits for a table
+        lock and runs, statements restoring the server's values); 0 leaves a limit
+        as the server has it. Nothing where the database has no such limit."""
+        return [], []
+
+    def gave_up_on_lock(self, error: BaseException) -> bool:
+        """True for the error of a statement that stopped waiting for a lock."""
+        return False
+
+    def statement_timed_out(self, error: BaseException) -> bool:
+        """True for the error of a statement stopped by the statement timeout."""
+        return False
+
+    def blockers_sql(self, tables: Sequence[str]) -> str | None:
+        """A query for the sessions holding locks on `tables` (any table when empty),
+        oldest transaction first: rows of (table, pid, state, since, query)."""
         return None
 
     # ------------------------------------------------------------ locks and tools

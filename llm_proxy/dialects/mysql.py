@@ -97,6 +97,42 @@ class MySQLDialect(Dialect):
         except pymysql.Error as exc:
             raise self.unavailable(target, exc) from None
 
+    def migration_limits_sql(
+        self, lock_timeout: float, statement_timeout: float, *, in_transaction: bool
+    ) -> tuple[list[str], list[str]]:
+        # Session scope either way: DDL commits by itself, there is no LOCAL.
+        # lock_wait_timeout bounds metadata-lock waits (what DDL queues on) in whole
+        # seconds; max_statement_time is MariaDB's (MySQL's max_execution_time bounds
+        # SELECT only, so on MySQL the SET fails and says so).
+        sets: list[str] = []
+        resets: list[str] = []
+        if lock_timeout > 0:
+            sets.append(f"SET SESSION lock_wait_timeout = {max(1, math.ceil(lock_timeout))}")
+            resets.append("SET SESSION lock_wait_timeout = DEFAULT")
+        if statement_timeout > 0:
+            sets.append(f"SET SESSION max_statement_time = {statement_timeout:.3f}")
+            resets.append("SET SESSION max_statement_time = DEFAULT")
+        return sets, resets
+
+    def gave_up_on_lock(self, error: BaseException) -> bool:
+        return _error_code(error) == 1205  # ER_LOCK_WAIT_TIMEOUT (metadata or row lock)
+
+    def statement_timed_out(self, error: BaseException) -> bool:
+        return _error_code(error) == 1969  # ER_STATEMENT_TIMEOUT (max_statement_time)
+
+    def blockers_sql(self, tables: Sequence[str]) -> str:
+        # Who holds a metadata lock is only known with performance_schema (often off):
+        # open InnoDB transactions, oldest first, are the likely holders.
+        table = self.literal(", ".join(tables))
+        return (
+            f"SELECT {table}, t.trx_mysql_thread_id, "
+            "CONCAT('transaction open, ', COALESCE(p.COMMAND, '?')), "
+            "DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s'), COALESCE(p.INFO, '') "
+            "FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p "
+            "ON p.ID = t.trx_mysql_thread_id WHERE t.trx_mysql_thread_id <> CONNECTION_ID() "
+            "ORDER BY t.trx_started, t.trx_mysql_thread_id"
+        )
+
     @staticmethod
     def password(address: urls.ServerAddress) -> str:
         """The password as SQLAlchemy hands it to PyMySQL (the URL's query overrides
@@ -122,6 +158,11 @@ class MySQLDialect(Dialect):
     def lock_statements(self, target: Target) -> tuple[str, str]:
         name = self.literal(self.lock_name(target))
         return f"SELECT GET_LOCK({name}, 0)", f"SELECT RELEASE_LOCK({name})"
+
+
+def _error_code(error: BaseException) -> int | None:
+    args = getattr(error, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
 
 
 MYSQL = MySQLDialect()

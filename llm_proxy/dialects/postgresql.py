@@ -139,6 +139,42 @@ class PostgreSQLDialect(Dialect):
         # mode) never hands the setting to another client. It covers lock waits.
         return f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}"
 
+    def migration_limits_sql(
+        self, lock_timeout: float, statement_timeout: float, *, in_transaction: bool
+    ) -> tuple[list[str], list[str]]:
+        # LOCAL inside the migration's transaction: it ends with it, whatever happens.
+        # A NO TRANSACTION file sets them on the session and restores them after.
+        scope = "LOCAL " if in_transaction else ""
+        limits = (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
+        chosen = [(name, seconds) for name, seconds in limits if seconds > 0]
+        return (
+            [f"SET {scope}{name} = {max(1, round(seconds * 1000))}" for name, seconds in chosen],
+            [f"SET {scope}{name} TO DEFAULT" for name, _ in chosen],
+        )
+
+    def gave_up_on_lock(self, error: BaseException) -> bool:
+        return getattr(error, "sqlstate", None) == "55P03"  # lock_not_available
+
+    def statement_timed_out(self, error: BaseException) -> bool:
+        # query_canceled is also a pg_cancel_backend(): only the timeout says so.
+        return getattr(error, "sqlstate", None) == "57014" and "statement timeout" in str(error)
+
+    def blockers_sql(self, tables: Sequence[str]) -> str:
+        if tables:
+            relations = ", ".join(f"to_regclass({self.literal(t)})" for t in tables)
+            which = f"l.relation IN ({relations})"
+        else:
+            which = "l.relation::regclass::text NOT LIKE 'pg\\_%'"
+        return (
+            "SELECT l.relation::regclass::text, a.pid, coalesce(a.state, ''), "
+            "coalesce(to_char(coalesce(a.xact_start, a.query_start), "
+            "'YYYY-MM-DD HH24:MI:SS'), '?'), coalesce(a.query, '') "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid() "
+            f"AND a.datname = current_database() AND {which} "
+            "ORDER BY a.xact_start NULLS LAST, a.pid"
+        )
+
     def interrupt(self, connection: Any) -> None:
         # A server that stopped answering (frozen, or gone without a reset) never
         # ends a query, and statement_timeout is the server's own: shutting the

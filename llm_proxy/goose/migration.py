@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from llm_proxy.errors import MigrationError
 
+from .directives import FileDirectives, read_directives
 from .files import MigrationFile
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class GooseMigration:
         self.file = migration_file
         self._sections: tuple[ParsedMigration, ParsedMigration] | None = None
         self._checksum: str | None = None
+        self._directives = FileDirectives()
 
     @property
     def revision(self) -> str:
@@ -50,10 +52,18 @@ class GooseMigration:
             from .parser import GooseParseError, parse_sections
 
             try:
-                self._sections = parse_sections(text)
+                sections = parse_sections(text)
             except GooseParseError as exc:
                 raise MigrationError(str(exc.with_path(str(self.file.path)))) from None
+            self._directives = read_directives(text, str(self.file.path))
+            self._sections = sections
         return self._sections
+
+    @property
+    def directives(self) -> FileDirectives:
+        """The file's own lock-timeout / statement-timeout lines (read with its sections)."""
+        self.sections()
+        return self._directives
 
     @property
     def checksum(self) -> str:

@@ -17,11 +17,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from llm_proxy.errors import StateConflict
+from llm_proxy.goose import directives
 from llm_proxy.goose import files as goose_files
 
 from .graph import AFTER_MARKER, Graph, Node
 
 _MARKER_SCAN_BYTES = 8192
+OTHER_WORDS = (directives.LOCK_TIMEOUT, directives.STATEMENT_TIMEOUT)
 
 
 def read_after_marker(path: Path) -> tuple[str, ...] | None:
@@ -51,6 +53,8 @@ def read_after_marker(path: Path) -> tuple[str, ...] | None:
                     continue
                 if not line.replace(" ", "").startswith(marker_prefix.replace(" ", "") + ":"):
                     continue
+                if line.split(":", 1)[1].split(maxsplit=1)[:1] in ([w] for w in OTHER_WORDS):
+                    continue  # a per-file setting (goose/directives.py), not a parent
                 if found is not None:
                     raise goose_files.MigrationFileError(
                         f"{path}:{number}: a second '{AFTER_MARKER}' line (name every parent "
