@@ -408,3 +408,21 @@ def test_zero_downtime_guide_example_passes_every_rule(tmp_path: Path) -> None:
     args = ("--migrations-dir", str(tmp_path), "--database-url", PG_URL, "--strict")
     code, lines = run_validate(*args, "--deployed-through", "4")
     assert (code, lines) == (0, [f"7 migration files in {tmp_path}: 0 errors, 0 warnings"])
+
+
+def test_an_allow_line_at_the_top_of_a_file_does_not_stop_up(tmp_path: Path) -> None:
+    from conftest import cli
+
+    # The allow comment may stand before the first statement, where the
+    # `-- llm-proxy: after` reader also looks: it is not a parent line.
+    migrations = tmp_path / "m"
+    migrations.mkdir()
+    (migrations / "00001_a.sql").write_text(
+        "-- llm-proxy: allow rename the old name is unused since 2.3\n"
+        "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n",
+        encoding="utf-8",
+    )
+    result = cli(
+        "migrate", "up", "--db", str(tmp_path / "x.db"), "--migrations-dir", str(migrations)
+    )
+    assert result.exit_code == 0, result.output

@@ -22,6 +22,9 @@ from llm_proxy.errors import MigrationError
 PREFIX = "-- llm-proxy:"
 LOCK_TIMEOUT = "lock-timeout"
 STATEMENT_TIMEOUT = "statement-timeout"
+# `-- llm-proxy: allow RULE reason` silences a lint finding (validate/allow.py); it
+# may stand before the first statement too, so the `after` reader must pass over it.
+ALLOW = "allow"
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)

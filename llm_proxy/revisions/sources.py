@@ -23,7 +23,8 @@ from llm_proxy.goose import files as goose_files
 from .graph import AFTER_MARKER, Graph, Node
 
 _MARKER_SCAN_BYTES = 8192
-OTHER_WORDS = (directives.LOCK_TIMEOUT, directives.STATEMENT_TIMEOUT)
+# The other `-- llm-proxy:` words a file's leading comments may hold (not parents).
+OTHER_WORDS = (directives.LOCK_TIMEOUT, directives.STATEMENT_TIMEOUT, directives.ALLOW)
 
 
 def read_after_marker(path: Path) -> tuple[str, ...] | None:
@@ -54,7 +55,7 @@ def read_after_marker(path: Path) -> tuple[str, ...] | None:
                 if not line.replace(" ", "").startswith(marker_prefix.replace(" ", "") + ":"):
                     continue
                 if line.split(":", 1)[1].split(maxsplit=1)[:1] in ([w] for w in OTHER_WORDS):
-                    continue  # a per-file setting (goose/directives.py), not a parent
+                    continue  # a per-file setting or a lint allow, not a parent
                 if found is not None:
                     raise goose_files.MigrationFileError(
                         f"{path}:{number}: a second '{AFTER_MARKER}' line (name every parent "
