@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from llm_proxy.store.tables import Session, is_bookkeeping_table
 
 from . import alembic_api, bookkeeping, caller, offline, plugin, scripts
 from .config import stock_settings
+from .converted import converted_name
 from .keys import GIVEN_CONNECTION_KEY
 from .run import RUN_KEY, Run, run_of
 from .runner import driver_executor
@@ -414,7 +414,8 @@ class _StepTimer:
         if self.run.report is None:
             return
         goose = scripts.goose_of(script)
-        name = goose.name if goose else os.path.basename(getattr(script, "path", ""))
+        # A converted goose file is still known by the goose file's name.
+        name = goose.name if goose else converted_name(script)
         # goose says EMPTY for a file whose section has no statement (its row is written).
         direction = "up" if is_upgrade else "down"
         empty = goose is not None and not goose.section(direction).statements

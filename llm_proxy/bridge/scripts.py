@@ -29,7 +29,7 @@ from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.revisions import sources
 from llm_proxy.revisions.graph import Graph, Node
 
-from . import alembic_api
+from . import alembic_api, converted
 from .runner import goose_of, revision_module
 
 if TYPE_CHECKING:
@@ -59,16 +59,36 @@ class Loaded:
 
 
 def python_nodes(scripts: Iterable[Any]) -> list[Node]:
-    """Graph nodes of Alembic's Python revisions."""
-    return [
-        Node(
-            revision=script.revision,
-            parents=_as_tuple(script.down_revision),
-            dependencies=_as_tuple(script.dependencies),
-            name=Path(script.path).name,
+    """Graph nodes of Alembic's Python revisions (a converted goose file stands for
+    its goose file: see sources.converted_node)."""
+    nodes = []
+    for script in scripts:
+        parents = _as_tuple(script.down_revision)
+        dependencies = _as_tuple(script.dependencies)
+        module = getattr(script, "module", None)
+        goose_version = getattr(module, converted.GOOSE_VERSION, None)
+        if isinstance(goose_version, int):
+            goose_file = str(getattr(module, converted.GOOSE_FILE, Path(script.path).name))
+            nodes.append(
+                sources.converted_node(
+                    script.revision,
+                    parents,
+                    dependencies,
+                    goose_version,
+                    goose_file,
+                    Path(script.path),
+                )
+            )
+            continue
+        nodes.append(
+            Node(
+                revision=script.revision,
+                parents=parents,
+                dependencies=dependencies,
+                name=Path(script.path).name,
+            )
         )
-        for script in scripts
-    ]
+    return nodes
 
 
 def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -97,7 +117,15 @@ def _scalar(revisions: tuple[str, ...]) -> str | tuple[str, ...] | None:
 
 def build_graph(goose: Sequence[GooseMigration], python: Sequence[Any]) -> Graph:
     """The one revision graph of goose files and Alembic's Python revisions."""
-    return Graph.build([*sources.goose_nodes(m.file for m in goose), *python_nodes(python)])
+    python_graph_nodes = python_nodes(python)
+    goose_graph_nodes = sources.goose_nodes([m.file for m in goose], python_graph_nodes)
+    return Graph.build([*goose_graph_nodes, *python_graph_nodes])
+
+
+def not_converted(goose: Iterable[GooseMigration], graph: Graph) -> list[GooseMigration]:
+    """The goose files that are revisions of their own: not replaced by a Python
+    revision `migrate convert` wrote (the .sql may stay for goose's sake)."""
+    return [m for m in goose if not graph.nodes[m.revision].converted_file]
 
 
 def goose_scripts(goose: Iterable[GooseMigration], graph: Graph) -> list[Script]:
@@ -177,7 +205,8 @@ def attach_goose_directory(
             python = alembic_api.load_python_scripts(directory)
             # Checked before Alembic sees it: Alembic reports an unknown parent
             # with a traceback, and knows nothing of goose order.
-            return Loaded(goose, python, build_graph(goose, python), goose_dir, dialect)
+            graph = build_graph(goose, python)
+            return Loaded(not_converted(goose, graph), python, graph, goose_dir, dialect)
         except LlmProxyError as exc:
             raise CommandError(str(exc)) from None
 
@@ -199,5 +228,6 @@ __all__ = [
     "for_run",
     "goose_of",
     "loaded",
+    "not_converted",
     "python_scripts",
 ]

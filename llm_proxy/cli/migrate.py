@@ -278,3 +278,25 @@ def repair(settings: Settings) -> None:
     changed = migrate.repair(settings, report=reporter)
     if not changed:
         click.echo("checksums match: nothing to repair")
+
+
+@migrate.command()
+@database_options
+@click.argument("versions", nargs=-1, metavar="[VERSION...]")
+@click.option("--remove-sql", is_flag=True, help="Delete each goose file once converted.")
+@click.option(
+    "--expand-env",
+    is_flag=True,
+    help="Convert ENVSUB files, their ${VAR} values expanded from this environment.",
+)
+@handle_errors
+def convert(
+    settings: Settings, versions: tuple[str, ...], remove_sql: bool, expand_env: bool
+) -> None:
+    """Write goose files (default: all) as Python revisions with the same ids; no
+    database changes, and goose_db_version rows keep being written."""
+    from llm_proxy import migrate
+
+    migrate.convert(
+        settings, versions, remove_sql=remove_sql, expand_env=expand_env, report=click.echo
+    )

@@ -14,7 +14,8 @@ Applying: ``up``, ``down``, ``down_to``, ``redo``, ``reset``.
 Reading: ``status``, ``version``.
 Offline and repairs: ``sql_script``, ``repair``, ``stamp`` (record a version
 as reached without running anything).
-Writing new migrations: ``create``, ``fix``.
+Writing new migrations: ``create``, ``fix``; ``convert`` goose files into Python
+revisions (which call ``goose_step``).
 For applications that keep the loaded project: ``Project`` and ``apply_up``.
 
 Names are loaded on first use so that importing this package stays cheap.
@@ -43,6 +44,9 @@ _EXPORTS = {
     "fix": "authoring",
     "Created": "authoring",
     "FixResult": "authoring",
+    "convert": "converting",
+    "Converted": "converting",
+    "goose_step": "converting",
     "Project": "project",
     "DatabaseState": "project",
 }

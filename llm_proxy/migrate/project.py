@@ -78,13 +78,14 @@ class Project:
         goose = {f.revision: GooseMigration(f) for f in found}
         graph = sources.literal_graph(found, settings.versions_dir)
         if graph is not None:
-            return cls(settings, goose, graph)
+            return cls(settings, _not_converted(goose, graph), graph)
         # A Python revision needs Alembic to read it (or the graph is broken and
         # the full load reports it).
         from llm_proxy.bridge import config, scripts
 
         python = scripts.python_scripts(config.alembic_config(settings))
-        return cls(settings, goose, scripts.build_graph(list(goose.values()), python), python)
+        graph = scripts.build_graph(list(goose.values()), python)
+        return cls(settings, _not_converted(goose, graph), graph, python)
 
     @property
     def tables(self) -> Tables:
@@ -100,8 +101,8 @@ class Project:
         else:
             versions = self.settings.versions_dir
             for revision, node in self.graph.nodes.items():
-                if node.goose_version is None:
-                    paths[revision] = versions / node.name
+                if node.goose_version is None or node.converted_file:
+                    paths[revision] = versions / (node.converted_file or node.name)
         return paths
 
     def name_of(self, revision: str) -> str:
@@ -216,6 +217,12 @@ class Project:
         """Keep what a run loaded (Alembic's Python revisions) for the next run."""
         if self.python_scripts is None:
             self.python_scripts = run.python_scripts
+
+
+def _not_converted(goose: dict[str, GooseMigration], graph: Graph) -> dict[str, GooseMigration]:
+    """The goose files that run as goose files: a Python revision `migrate convert`
+    wrote replaces its file in the graph (the .sql may stay for goose's sake)."""
+    return {r: m for r, m in goose.items() if not graph.nodes[r].converted_file}
 
 
 def _check_directories(settings: Settings) -> None:

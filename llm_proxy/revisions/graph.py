@@ -36,6 +36,9 @@ class Node:
     dependencies: tuple[str, ...] = ()  # depends_on: must be applied first, not tracked
     goose_version: int | None = None  # set for goose revisions
     name: str = ""  # file name shown to users
+    # A Python revision `migrate convert` wrote from a goose file: its own file name
+    # (it has the goose file's version, and `name` is the goose file's).
+    converted_file: str = ""
 
 
 @dataclass(frozen=True)

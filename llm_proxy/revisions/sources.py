@@ -80,12 +80,24 @@ def _marker_revisions(path: Path, number: int, line: str) -> tuple[str, ...]:
     return revisions
 
 
-def goose_nodes(migration_files: Iterable[goose_files.MigrationFile]) -> list[Node]:
-    """goose files as graph nodes. A file's parent is the previous file, unless
-    its ``-- llm-proxy: after`` line names its parents (docs/revision-graph.md)."""
+def goose_nodes(
+    migration_files: Iterable[goose_files.MigrationFile], converted: Iterable[Node] = ()
+) -> list[Node]:
+    """goose files as graph nodes. A file's parent is the previous file (or converted
+    file: a Python revision written from a goose file), unless its ``-- llm-proxy:
+    after`` line names its parents (docs/revision-graph.md). A file a converted
+    revision replaces is no node of its own."""
+    replaced = {node.revision: node for node in converted if node.converted_file}
     nodes = []
     previous: str | None = None
-    for migration_file in migration_files:
+    by_version = sorted(
+        [*migration_files, *replaced.values()],
+        key=lambda item: item.goose_version if isinstance(item, Node) else item.version,
+    )
+    for migration_file in by_version:
+        if isinstance(migration_file, Node) or migration_file.revision in replaced:
+            previous = migration_file.revision
+            continue
         after = read_after_marker(migration_file.path)
         parents = after if after is not None else ((previous,) if previous else ())
         nodes.append(
@@ -101,7 +113,7 @@ def goose_nodes(migration_files: Iterable[goose_files.MigrationFile]) -> list[No
 
 
 _ASSIGNMENT = re.compile(
-    r"^(revision|down_revision|depends_on|branch_labels)\s*(?::[^=\n]+)?=\s*(.+?)\s*$",
+    r"^(revision|down_revision|depends_on|branch_labels|goose_version|goose_file)\s*(?::[^=\n]+)?=\s*(.+?)\s*$",
     re.MULTILINE,
 )
 
@@ -136,7 +148,32 @@ def read_python_revision(path: Path) -> Node | None:
     labels = _as_tuple(found.get("branch_labels"))
     if not isinstance(revision, str) or parents is None or dependencies is None or labels:
         return None  # branch labels change how ids resolve: leave those to Alembic
+    goose_version, goose_file = found.get("goose_version"), found.get("goose_file")
+    if goose_version is not None or goose_file is not None:
+        if not isinstance(goose_version, int) or not isinstance(goose_file, str):
+            return None
+        return converted_node(revision, parents, dependencies, goose_version, goose_file, path)
     return Node(revision=revision, parents=parents, dependencies=dependencies, name=path.name)
+
+
+def converted_node(
+    revision: str,
+    parents: tuple[str, ...],
+    dependencies: tuple[str, ...],
+    goose_version: int,
+    goose_file: str,
+    path: Path,
+) -> Node:
+    """A Python revision written from a goose file: in the graph it is that file
+    (same version and name), so plans, `status` and goose's rows stay the same."""
+    return Node(
+        revision=revision,
+        parents=parents,
+        dependencies=dependencies,
+        goose_version=goose_version,
+        name=goose_file,
+        converted_file=path.name,
+    )
 
 
 def python_nodes(versions_dir: Path) -> list[Node] | None:
@@ -170,6 +207,6 @@ def literal_graph(
     if python is None:
         return None
     try:
-        return Graph.build([*goose_nodes(migration_files), *python])
+        return Graph.build([*goose_nodes(migration_files, python), *python])
     except StateConflict:
         return None

@@ -1,0 +1,177 @@
+"""`llm-proxy migrate convert`: goose files become Python revisions, and nothing
+else changes: every database state up and down, `alembic history` and `status`
+are the same before and after, on SQLite, PostgreSQL and MySQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from any_database import Database, database_fixture
+from conftest import cli, sqlite_rows, write_migration
+from stock_alembic import catalog
+from test_models import copy_project, run_alembic
+
+SHIPPED_VERSIONS = range(1, 7)
+_ = database_fixture  # the `database` fixture: one test per dialect
+
+
+def packaged_dir(root: Path, dialect: str) -> Path:
+    """The project's goose directory for `dialect` (as alembic.ini names it)."""
+    return root / "sql" / {"sqlite": "", "postgresql": "postgres", "mysql": "mysql"}[dialect]
+
+
+def state(database: Database) -> dict[str, Any]:
+    """Schema (through the catalogs), both version tables and our checksums."""
+    return {
+        "schema": catalog(database.settings().url),
+        "goose": database.goose_rows() if database.has_table("goose_db_version") else None,
+        "alembic": database.alembic_heads() if database.has_table("alembic_version") else None,
+        "checksums": sorted(
+            database.sql("SELECT revision, checksum FROM llm_proxy_migrations")
+            if database.has_table("llm_proxy_migrations")
+            else []
+        ),
+    }
+
+
+def migrate(database: Database, *args: str) -> Any:
+    result = cli("migrate", *args, *database.options)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def journey(database: Database) -> list[dict[str, Any]]:
+    """The database's state after up-to each shipped version, then after each down."""
+    seen = []
+    for version in SHIPPED_VERSIONS:
+        migrate(database, "up-to", str(version))
+        seen.append(state(database))
+    for _version in SHIPPED_VERSIONS:
+        migrate(database, "down")
+        seen.append(state(database))
+    return seen
+
+
+@pytest.mark.parametrize("remove_sql", [False, True], ids=["sql-kept", "remove-sql"])
+def test_converted_revisions_leave_every_database_state_as_goose_files_did(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remove_sql: bool
+) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    goose_dir = packaged_dir(root, database.dialect)
+    before = journey(database)
+    history_before = run_alembic("history", cwd=root, db=database.target)
+    assert history_before.returncode == 0, history_before.stderr
+    migrate(database, "up-to", "3")
+    status_before = migrate(database, "status").output
+
+    flags = ("--remove-sql",) if remove_sql else ()
+    migrate(database, "convert", *flags)
+
+    versions = sorted(p.name for p in (root / "alembic" / "versions").glob("*.py"))
+    assert [name[:5] for name in versions] == [f"0000{v}" for v in SHIPPED_VERSIONS]
+    assert bool(list(goose_dir.glob("*.sql"))) is not remove_sql
+    assert migrate(database, "status").output == status_before  # convert touched no database
+    migrate(database, "reset")
+    assert journey(database) == before
+    history_after = run_alembic("history", cwd=root, db=database.target)
+    assert history_after.stdout == history_before.stdout
+
+
+def test_a_database_goose_migrated_goes_on_through_converted_revisions(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    migrate(database, "up-to", "4")
+    migrate(database, "convert", "--remove-sql")
+    status = migrate(database, "status").output
+    assert "Pending" in status and "00005_rename_openai_api_key.sql" in status
+    assert "modified" not in status.lower()
+    migrate(database, "up")
+    assert database.goose_rows() == [(0, True), *((v, True) for v in SHIPPED_VERSIONS)]
+    assert database.alembic_heads() == ["00006"]
+
+
+# ---------------------------------------------------------------- single files (SQLite)
+
+
+@pytest.fixture
+def small_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = copy_project(tmp_path / "project")
+    shutil.rmtree(root / "sql")
+    (root / "sql").mkdir()
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_an_envsub_file_is_refused_without_expand_env(small_project: Path, tmp_path: Path) -> None:
+    write_migration(
+        small_project / "sql",
+        "00001_grant.sql",
+        "CREATE TABLE t (name TEXT DEFAULT '${OWNER}');",
+        "DROP TABLE t;",
+        extra="-- +goose ENVSUB ON\n",
+    )
+    db = str(tmp_path / "x.db")
+    refused = cli("migrate", "convert", "--db", db)
+    assert refused.exit_code != 0
+    assert refused.stderr.strip().count("\n") == 0
+    assert "00001_grant.sql" in refused.stderr and "--expand-env" in refused.stderr
+    assert not list((small_project / "alembic" / "versions").glob("*.py"))
+    assert not Path(db).exists()
+
+    done = cli("migrate", "convert", "--db", db, "--expand-env", env={"OWNER": "alice"})
+    assert done.exit_code == 0, done.output
+    (revision,) = (small_project / "alembic" / "versions").glob("*.py")
+    text = revision.read_text()
+    assert "DEFAULT 'alice'" in text and "${OWNER}" not in text
+    assert "expanded from the environment" in text.split('"""')[1]
+    assert cli("migrate", "up", "--db", db).exit_code == 0
+    assert sqlite_rows(Path(db), "SELECT dflt_value FROM pragma_table_info('t')") == [("'alice'",)]
+
+
+def test_a_no_transaction_file_becomes_an_autocommit_block(
+    small_project: Path, tmp_path: Path
+) -> None:
+    write_migration(
+        small_project / "sql",
+        "00001_t.sql",
+        "CREATE TABLE t (id INTEGER);\n\n"
+        "-- +goose StatementBegin\n"
+        "CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT 1; END;\n"
+        "-- +goose StatementEnd",
+        "DROP TABLE t;",
+        extra="-- +goose NO TRANSACTION\n",
+    )
+    db = tmp_path / "x.db"
+    assert cli("migrate", "convert", "--db", str(db)).exit_code == 0
+    (revision,) = (small_project / "alembic" / "versions").glob("*.py")
+    text = revision.read_text()
+    assert "with op.get_context().autocommit_block():" in text
+    # The StatementBegin block is one statement, kept whole.
+    assert "CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT 1; END;" in text
+    assert cli("migrate", "up", "--db", str(db)).exit_code == 0
+    triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    assert sqlite_rows(db, triggers) == [("t_ins",)]
+    versions = "SELECT version_id FROM goose_db_version ORDER BY id"
+    assert sqlite_rows(db, versions) == [(0,), (1,)]
+    assert cli("migrate", "down", "--db", str(db)).exit_code == 0
+    assert sqlite_rows(db, versions) == [(0,)]
+
+
+def test_convert_takes_the_versions_it_is_given(small_project: Path, tmp_path: Path) -> None:
+    for number in (1, 2):
+        write_migration(
+            small_project / "sql", f"0000{number}_t{number}.sql", f"CREATE TABLE t{number} (a int);"
+        )
+    db = str(tmp_path / "x.db")
+    assert cli("migrate", "convert", "2", "--db", db).exit_code == 0
+    (revision,) = (small_project / "alembic" / "versions").glob("*.py")
+    assert revision.name == "00002_t2.py"
+    assert "down_revision = '00001'" in revision.read_text()
+    unknown = cli("migrate", "convert", "7", "--db", db)
+    assert unknown.exit_code != 0 and "7" in unknown.stderr
