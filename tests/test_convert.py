@@ -175,3 +175,49 @@ def test_convert_takes_the_versions_it_is_given(small_project: Path, tmp_path: P
     assert "down_revision = '00001'" in revision.read_text()
     unknown = cli("migrate", "convert", "7", "--db", db)
     assert unknown.exit_code != 0 and "7" in unknown.stderr
+
+
+def test_the_offline_script_is_the_same_after_convert(tmp_path: Path, monkeypatch) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    db = str(tmp_path / "x.db")
+    before = cli("migrate", "up", "--sql", "--db", db)
+    assert before.exit_code == 0, before.output
+    assert cli("migrate", "convert", "--db", db).exit_code == 0
+    after = cli("migrate", "up", "--sql", "--db", db)
+    assert after.stdout == before.stdout
+
+
+def test_the_stock_alembic_command_upgrades_through_converted_revisions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    goose_db, converted_db = tmp_path / "goose.db", tmp_path / "converted.db"
+    assert run_alembic("upgrade", "head", cwd=root, db=goose_db).returncode == 0
+    assert cli("migrate", "convert", "--remove-sql", "--db", str(goose_db)).exit_code == 0
+    upgraded = run_alembic("upgrade", "head", cwd=root, db=converted_db)
+    assert upgraded.returncode == 0, upgraded.stderr
+    for query in (
+        "SELECT name, sql FROM sqlite_master ORDER BY name",
+        "SELECT version_id, is_applied FROM goose_db_version ORDER BY id",
+        "SELECT version_num FROM alembic_version",
+    ):
+        assert sqlite_rows(converted_db, query) == sqlite_rows(goose_db, query)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT 1;",
+        "INSERT INTO t VALUES ('a\\nb', 'c\"');\n",
+        'CREATE TABLE "x" (a TEXT DEFAULT \'"""\');\nSELECT \'\\\';',
+        "SELECT ':name', '%s';\r\n-- trailing\n",
+    ],
+)
+def test_a_statement_is_written_byte_for_byte(statement: str) -> None:
+    import ast
+
+    from llm_proxy.goose.python_revision import _literal
+
+    assert ast.literal_eval(_literal(statement)) == statement

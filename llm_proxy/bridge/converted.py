@@ -53,7 +53,7 @@ class Step:
         context = self.context
         if context.as_sql:
             tail = "" if statement.rstrip().endswith(";") else ";"
-            context.impl.static_output(f"{statement}{tail}\n")
+            context.impl.static_output(statement + tail)
             return
         execute = driver_executor(context.connection)
         dialect = self.run.settings.dialect
