@@ -221,3 +221,17 @@ def test_a_statement_is_written_byte_for_byte(statement: str) -> None:
     from llm_proxy.goose.python_revision import _literal
 
     assert ast.literal_eval(_literal(statement)) == statement
+
+
+def test_revisions_converted_for_another_dialect_are_refused_before_anything_runs(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    assert cli("migrate", "convert", "--db", str(tmp_path / "x.db")).exit_code == 0
+    database = Database("postgresql", postgres_url)
+    refused = cli("migrate", "up", *database.options)
+    assert refused.exit_code != 0
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "00001_initial_schema.py" in refused.stderr and "sqlite" in refused.stderr
+    assert not database.has_table("goose_db_version")

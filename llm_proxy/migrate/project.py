@@ -78,14 +78,34 @@ class Project:
         goose = {f.revision: GooseMigration(f) for f in found}
         graph = sources.literal_graph(found, settings.versions_dir)
         if graph is not None:
-            return cls(settings, _not_converted(goose, graph), graph)
-        # A Python revision needs Alembic to read it (or the graph is broken and
-        # the full load reports it).
-        from llm_proxy.bridge import config, scripts
+            project = cls(settings, _not_converted(goose, graph), graph)
+        else:
+            # A Python revision needs Alembic to read it (or the graph is broken and
+            # the full load reports it).
+            from llm_proxy.bridge import config, scripts
 
-        python = scripts.python_scripts(config.alembic_config(settings))
-        graph = scripts.build_graph(list(goose.values()), python)
-        return cls(settings, _not_converted(goose, graph), graph, python)
+            python = scripts.python_scripts(config.alembic_config(settings))
+            graph = scripts.build_graph(list(goose.values()), python)
+            project = cls(settings, _not_converted(goose, graph), graph, python)
+        project.check_converted_dialects()
+        return project
+
+    def check_converted_dialects(self) -> None:
+        """Refuse, before anything runs, converted goose files written for another
+        database: their statements are that dialect's (goose files may differ per
+        dialect, one versions directory holds one conversion)."""
+        mine = self.settings.dialect.name
+        for revision, node in self.graph.nodes.items():
+            if not node.converted_file:
+                continue
+            path = self.paths[revision]
+            wanted = sources.converted_dialect(path)
+            if wanted is not None and wanted != mine:
+                raise MigrateError(
+                    f"{path}: converted from {node.name} for {wanted}, this database is "
+                    f"{mine}: run it on {wanted} only (a versions directory holds the "
+                    "converted files of one dialect)"
+                )
 
     @property
     def tables(self) -> Tables:

@@ -176,6 +176,19 @@ def converted_node(
     )
 
 
+_CONVERTED_DIALECT = re.compile(r"^goose_dialect = '(\w+)'$", re.MULTILINE)
+
+
+def converted_dialect(path: Path) -> str | None:
+    """The dialect a converted goose file's statements were written for (its
+    ``goose_dialect`` line), None when it names none or cannot be read."""
+    try:
+        found = _CONVERTED_DIALECT.search(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return found.group(1) if found else None
+
+
 def python_nodes(versions_dir: Path) -> list[Node] | None:
     """Every Python revision in versions/, or None when any needs Alembic to read."""
     try:
