@@ -138,6 +138,9 @@ def test_the_walk_through_runs_as_written(tmp_path: Path) -> None:
     assert sqlite_rows(db, "SELECT version_num FROM alembic_version") == [(revision,)]
     goose_rows = sqlite_rows(db, "SELECT version_id FROM goose_db_version ORDER BY id")
     assert [r[0] for r in goose_rows] == [0, 1, 2, 3, 4, 5, 6]
+    # "Finishing the move": every goose file has its Python revision, the .sql stays.
+    converted = sorted(p.stem for p in (project / "alembic" / "versions").glob("0000*.py"))
+    assert converted == sorted(p.stem for p in (project / "sql").glob("*.sql"))
     assert ("region",) in sqlite_rows(db, "SELECT name FROM pragma_table_info('projects')")
     assert "goose: version 6" in result.stdout
     assert f"OK   {revision_file.name}" in result.stdout
