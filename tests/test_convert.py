@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 from any_database import Database, database_fixture
-from conftest import cli, sqlite_rows, write_migration
+from conftest import (
+    cli,
+    goose_apply,
+    graph_through_alembic,
+    literal_graph,
+    settings_for,
+    sqlite_rows,
+    write_migration,
+)
 from stock_alembic import catalog
 from test_models import copy_project, run_alembic
 
@@ -235,3 +243,47 @@ def test_revisions_converted_for_another_dialect_are_refused_before_anything_run
     assert refused.stderr.strip().count("\n") == 0, refused.stderr
     assert "00001_initial_schema.py" in refused.stderr and "sqlite" in refused.stderr
     assert not database.has_table("goose_db_version")
+
+
+def test_goose_and_llm_proxy_take_turns_after_convert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The .sql stays goose's: what goose applies, the converted revision does not run
+    again, and goose's rows are the ones goose alone would have written."""
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    reference, db = tmp_path / "goose.db", tmp_path / "turns.db"
+    files = sorted((root / "sql").glob("*.sql"))
+    for file in files:
+        goose_apply(reference, file)
+    for file in files[:2]:
+        goose_apply(db, file)
+    assert cli("migrate", "convert", "--db", str(db)).exit_code == 0
+    assert cli("migrate", "up-to", "4", "--db", str(db)).exit_code == 0
+    goose_apply(db, files[4])  # goose applies 00005 from its .sql
+    ran = cli("migrate", "up", "--db", str(db))
+    assert ran.exit_code == 0, ran.output
+    assert "00005" not in ran.stdout and "OK   00006_extend_audit_outcome.sql" in ran.stdout
+    for query in (
+        "SELECT name, sql FROM sqlite_master WHERE tbl_name NOT LIKE 'llm_proxy%'"
+        " AND tbl_name != 'alembic_version' ORDER BY name",
+        "SELECT version_id, is_applied FROM goose_db_version ORDER BY id",
+    ):
+        assert sqlite_rows(db, query) == sqlite_rows(reference, query)
+
+
+def test_the_literal_graph_and_alembics_agree_on_converted_revisions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    settings = settings_for(db=str(tmp_path / "x.db"))
+    before = literal_graph(settings)
+    assert cli("migrate", "convert", "2", "5", "--remove-sql", "--db", str(tmp_path / "x.db"))
+    after_literal, after_alembic = literal_graph(settings), graph_through_alembic(settings)
+    assert after_literal == after_alembic
+    assert after_literal.order == before.order
+    assert {r: (n.parents, n.goose_version, n.name) for r, n in after_literal.nodes.items()} == {
+        r: (n.parents, n.goose_version, n.name) for r, n in before.nodes.items()
+    }
+    assert after_literal.nodes["00005"].converted_file == "00005_rename_openai_api_key.py"
