@@ -287,3 +287,16 @@ def test_the_literal_graph_and_alembics_agree_on_converted_revisions(
         r: (n.parents, n.goose_version, n.name) for r, n in before.nodes.items()
     }
     assert after_literal.nodes["00005"].converted_file == "00005_rename_openai_api_key.py"
+
+
+def test_create_numbers_after_the_converted_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    db = str(tmp_path / "x.db")
+    assert cli("migrate", "convert", "5", "6", "--remove-sql", "--db", db).exit_code == 0
+    created = cli("migrate", "create", "add z", "--db", db)
+    assert created.exit_code == 0, created.output
+    assert (root / "sql" / "00007_add_z.sql").exists()
+    assert cli("migrate", "up", "--db", db).exit_code == 0

@@ -73,7 +73,8 @@ def create_sql(
 ) -> Created:
     """A new goose file, numbered after the directory's files (or by timestamp)."""
     directory = _writable(settings.migrations_dir)
-    existing = goose_files.discover(directory)
+    graph = Project.load(settings).graph
+    existing = [*goose_files.discover(directory), *_converted_files(graph, directory)]
     try:
         if numbering == TIMESTAMP:
             filename = goose_files.timestamp_name(name, now or datetime.now(UTC))
@@ -87,7 +88,6 @@ def create_sql(
     if clash:
         raise MigrateError(f"{clash[0].path}: version {version[1]} exists already")
 
-    graph = Project.load(settings).graph
     after = after_for(graph, version[0])
     marker = f"{AFTER_MARKER} {', '.join(after)}\n" if after else ""
     path = directory / filename
@@ -97,6 +97,17 @@ def create_sql(
     except FileExistsError:
         raise MigrateError(f"{path}: exists already") from None
     return Created(path, SQL, after)
+
+
+def _converted_files(graph: Graph, directory: Path) -> list[goose_files.MigrationFile]:
+    """The goose files `migrate convert` turned into Python revisions (their .sql may
+    be gone): their numbers are taken."""
+    found = []
+    for node in graph.nodes.values():
+        parsed = goose_files.parse_filename(node.name) if node.converted_file else None
+        if parsed is not None:
+            found.append(goose_files.MigrationFile(*parsed, directory / node.name))
+    return found
 
 
 def after_for(graph: Graph, version: int) -> tuple[str, ...]:
