@@ -300,3 +300,43 @@ def test_create_numbers_after_the_converted_files(
     assert created.exit_code == 0, created.output
     assert (root / "sql" / "00007_add_z.sql").exists()
     assert cli("migrate", "up", "--db", db).exit_code == 0
+
+
+def test_a_no_transaction_file_writes_the_same_offline_script(
+    small_project: Path, tmp_path: Path
+) -> None:
+    write_migration(
+        small_project / "sql",
+        "00001_t.sql",
+        "CREATE TABLE t (id INTEGER);\nCREATE INDEX t_id ON t (id);",
+        "DROP TABLE t;",
+        extra="-- +goose NO TRANSACTION\n",
+    )
+    db = str(tmp_path / "x.db")
+    before = cli("migrate", "up", "--sql", "--db", db)
+    assert "COMMIT" in before.stdout
+    assert cli("migrate", "convert", "--db", db).exit_code == 0
+    assert cli("migrate", "up", "--sql", "--db", db).stdout == before.stdout
+
+
+def test_a_converted_no_transaction_file_runs_outside_a_transaction_on_postgresql(
+    small_project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgres_dir = small_project / "sql" / "postgres"
+    postgres_dir.mkdir()
+    write_migration(postgres_dir, "00001_t.sql", "CREATE TABLE t (id INTEGER);", "DROP TABLE t;")
+    write_migration(
+        postgres_dir,
+        "00002_t_id.sql",
+        "CREATE INDEX CONCURRENTLY t_id ON t (id);",
+        "DROP INDEX CONCURRENTLY t_id;",
+        extra="-- +goose NO TRANSACTION\n",
+    )
+    database = Database("postgresql", postgres_url)
+    migrate(database, "convert", "--remove-sql")
+    migrate(database, "up")
+    assert database.sql("SELECT indexname FROM pg_indexes WHERE tablename = 't'") == [("t_id",)]
+    assert database.goose_rows() == [(0, True), (1, True), (2, True)]
+    migrate(database, "down")
+    assert database.sql("SELECT indexname FROM pg_indexes WHERE tablename = 't'") == []
+    assert database.goose_rows() == [(0, True), (1, True)]
