@@ -189,7 +189,7 @@ def reset(settings: Settings, *, report: Report = _quiet) -> int:
     state = project.read_state()
     if not state.recorded.goose.exists:
         raise MigrateError(
-            f"{project.tables.qualified('goose_db_version')} does not exist: nothing was "
+            f"{project.tables.qualified(project.tables.goose_table)} does not exist: nothing was "
             "ever migrated here (goose: failed to get status of migrations)"
         )
     return _roll_back(project, partial(plan.plan_reset, project.graph), False, report, state)

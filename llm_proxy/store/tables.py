@@ -37,15 +37,16 @@ def is_bookkeeping_table(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Tables:
-    """The bookkeeping tables of one database: its dialect and --schema."""
+    """The bookkeeping tables of one database: its dialect, --schema and goose's table."""
 
     dialect: Dialect
     schema: str | None = None
+    goose_table: str = GOOSE_TABLE  # goose's -table: teams may have renamed it
 
     @classmethod
     def of(cls, settings: Settings) -> Tables:
         """The tables of the database `settings` names."""
-        return cls(settings.dialect, settings.schema)
+        return cls(settings.dialect, settings.schema, settings.goose_table)
 
     def qualified(self, table: str) -> str:
         """`table` as SQL names it here (schema-qualified on PostgreSQL)."""
