@@ -18,7 +18,18 @@ from .mysql import MYSQL
 from .postgresql import POSTGRESQL
 from .sqlite import SQLITE
 
-__all__ = ["ALL", "MYSQL", "POSTGRESQL", "SQLITE", "Dialect", "Target", "from_url", "named"]
+__all__ = [
+    "ALL",
+    "GOOSE_DRIVERS",
+    "MYSQL",
+    "POSTGRESQL",
+    "SQLITE",
+    "Dialect",
+    "Target",
+    "from_goose",
+    "from_url",
+    "named",
+]
 
 ALL: tuple[Dialect, ...] = (SQLITE, POSTGRESQL, MYSQL)
 
@@ -53,3 +64,28 @@ def from_url(url: str) -> tuple[Dialect, str]:
             f"unsupported database URL scheme {scheme!r}: use sqlite, postgres(ql) or mysql"
         )
     return dialect, dialect.normalize_url(url, driver, rest)
+
+
+# The DRIVER names goose's command line takes for the databases llm-proxy runs on.
+GOOSE_DRIVERS: dict[str, Dialect] = {
+    "postgres": POSTGRESQL,
+    "pgx": POSTGRESQL,
+    "mysql": MYSQL,
+    "sqlite3": SQLITE,
+    "sqlite": SQLITE,
+}
+
+
+def from_goose(driver: str, dbstring: str) -> tuple[Dialect, str]:
+    """(dialect, database URL) for goose's DRIVER and DBSTRING."""
+    dialect = GOOSE_DRIVERS.get(driver)
+    if dialect is None:
+        known = ", ".join(GOOSE_DRIVERS)
+        raise ConfigError(f"goose DRIVER {driver!r} is not supported: use one of {known}")
+    if not dbstring:
+        raise ConfigError("goose DBSTRING is empty")
+    url = dialect.url_from_goose_dbstring(dbstring)
+    url_dialect = named(urls.split_scheme(url)[0]) if "://" in url else None
+    if url_dialect is not dialect:
+        raise ConfigError(f"goose DRIVER {driver} does not match DBSTRING {urls.redact(url)}")
+    return dialect, url

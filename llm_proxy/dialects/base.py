@@ -152,6 +152,12 @@ class Dialect:
         url = urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
         return urls.with_encoded_query(url)
 
+    def url_from_goose_dbstring(self, dbstring: str) -> str:
+        """The database URL for goose's DBSTRING of this database (goose's own forms:
+        what its Go driver accepts). Messages never quote the string: it may hold a
+        password."""
+        raise NotImplementedError
+
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         """Dialect rules for a normalised URL and --schema: (url, schema)."""
         if schema:
