@@ -102,3 +102,11 @@ def test_stock_alembic_reads_goose_table_from_alembic_ini(
     env = {"LLM_PROXY_ALEMBIC_INI": str(ini)}
     version = cli("migrate", "version", "--database-url", url, env=env)
     assert "Current migration version: 2" in version.output, version.output
+
+
+def test_autogenerate_leaves_the_custom_table_alone() -> None:
+    from llm_proxy.bridge.env import include_object
+
+    assert include_object(None, CUSTOM, "table", True, None) is True  # an ordinary table
+    assert include_object(None, CUSTOM, "table", True, None, goose_table=CUSTOM) is False
+    assert include_object(None, GOOSE_TABLE, "table", True, None) is False

@@ -29,10 +29,15 @@ _VERSION_TABLES = frozenset({GOOSE_TABLE, ALEMBIC_TABLE})
 OWN_TABLE_PREFIX = "llm_proxy_"
 
 
-def is_bookkeeping_table(name: str) -> bool:
-    """True for goose's and Alembic's version tables and any table of our own."""
+def is_bookkeeping_table(name: str, goose_table: str = GOOSE_TABLE) -> bool:
+    """True for goose's and Alembic's version tables (goose's under the name
+    `goose_table` too) and any table of our own."""
     lowered = name.lower()
-    return lowered in _VERSION_TABLES or lowered.startswith(OWN_TABLE_PREFIX)
+    return (
+        lowered in _VERSION_TABLES
+        or lowered == goose_table.lower()
+        or lowered.startswith(OWN_TABLE_PREFIX)
+    )
 
 
 @dataclass(frozen=True)
