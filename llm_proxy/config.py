@@ -140,8 +140,8 @@ def check_goose_table(name: str, source: str) -> str:
     the application's tables go."""
     if "." in name:
         raise ConfigError(
-            f"{source}={name!r}: give the table name alone and the schema with --schema "
-            "(LLM_PROXY_DB_SCHEMA)"
+            f"{source}={name!r}: a schema-qualified table is not supported; give the table "
+            "name alone (on PostgreSQL the schema is --schema / LLM_PROXY_DB_SCHEMA)"
         )
     if not name or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
         raise ConfigError(f"{source}={name!r} is not a table name (letters, digits, _)")

@@ -70,6 +70,7 @@ def test_go_flag_rules(argv: list[str], flags: dict, positional: list[str]) -> N
         (["-x"], "flag provided but not defined: -x"),
         (["-dir"], "flag needs an argument: -dir"),
         (["-v=maybe"], 'invalid boolean value "maybe" for -v: parse error'),
+        (["-timeout", "5min"], 'invalid value "5min" for flag -timeout: parse error'),
     ],
 )
 def test_bad_flags_say_what_go_says(argv: list[str], message: str) -> None:
@@ -96,6 +97,18 @@ def test_environment_fills_in_as_goose_merges_it() -> None:
     assert (create.command, create.arguments, create.needs_database) == (
         "create", ("add_x", "sql"), False,
     )  # fmt: skip
+
+
+def test_dir_table_and_timeout_become_settings(tmp_path: Path) -> None:
+    from llm_proxy.cli.goose import _settings
+
+    db = tmp_path / "x.db"
+    argv = ["-dir", "sql", "-table", "t", "-timeout", "1h13m", "sqlite3", str(db), "up"]
+    settings = _settings(read(argv, {}))
+    assert (settings.sqlite_path, settings.migrations_dir, settings.goose_table) == (
+        db, Path("sql"), "t",
+    )  # fmt: skip
+    assert settings.statement_timeout == 4380
 
 
 def test_go_durations() -> None:
@@ -204,6 +217,11 @@ def test_exit_codes_and_usage(project: Path) -> None:
         (("up-to", "two"), "goose run: version must be a number (got 'two')"),
         (("-no-versioning", "up"), "goose run: -no-versioning is not supported"),
         (("frob",), 'goose run: "frob": no such command'),
+        (("-env", ".env", "up"), "goose run: -env .env: llm-proxy reads no .env file"),
+        (
+            ("-table", "public.t", "up"),
+            "goose run: -table='public.t': a schema-qualified table is not supported",
+        ),
     ]:
         result = cli("goose", "-dir", "sql", "sqlite3", "./foo.db", *argv)
         assert result.exit_code == 1, argv

@@ -22,7 +22,14 @@ from llm_proxy.errors import ConfigError, LlmProxyError, NoNextVersion, describe
 
 from . import output
 from .common import debugging
-from .goose_args import FlagError, Invocation, go_duration, read, redact_dbstring
+from .goose_args import (
+    DEFAULT_TABLE,
+    FlagError,
+    Invocation,
+    go_duration,
+    read,
+    redact_dbstring,
+)
 
 USAGE = """Usage: llm-proxy goose [OPTIONS] DRIVER DBSTRING COMMAND
 
@@ -151,14 +158,15 @@ def _settings(invocation: Invocation) -> Any:
                 "in the version table (for SQL without bookkeeping use "
                 "`llm-proxy migrate up --sql`)"
             )
+    if invocation.table != DEFAULT_TABLE:  # named as the user named it
+        config.check_goose_table(
+            invocation.table, "-table" if "table" in invocation.flags else "GOOSE_TABLE"
+        )
     env_file = invocation.flags.get("env")
     if env_file not in (None, "none"):
         raise ConfigError(f"-env {env_file}: llm-proxy reads no .env file; export the variables")
     timeout = invocation.flags.get("timeout")
-    try:
-        statement_timeout = go_duration(str(timeout)) if timeout is not None else None
-    except FlagError as exc:
-        raise ConfigError(str(exc)) from None
+    statement_timeout = go_duration(str(timeout)) if timeout is not None else None
     return config.resolve(
         database_url=url,
         db=None if url else os.devnull,  # create/fix/validate/env open no database

@@ -97,6 +97,8 @@ def parse_flags(argv: Sequence[str]) -> tuple[dict[str, str | bool], list[str]]:
                 raise FlagError(f"flag needs an argument: -{name}")
             value = args[i]
             i += 1
+        if name == "timeout":
+            go_duration(value)  # a Duration flag: Go refuses a bad one while parsing
         flags[name] = value
     return flags, positional
 
