@@ -255,6 +255,11 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+def quote_value(value: str) -> str:
+    """A query parameter value, percent-encoded as server_url encodes one."""
+    return quote(value, safe="/:,")
+
+
 def server_url(
     scheme: str,
     *,

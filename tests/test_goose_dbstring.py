@@ -90,3 +90,37 @@ def test_what_cannot_be_translated_is_one_line_without_the_password(
     message = str(refused.value)
     assert expected in message and "\n" not in message
     assert "hunter2" not in message
+
+
+def test_goose_tls_files_reach_both_mysql_connections() -> None:
+    import sqlalchemy
+
+    from llm_proxy.dialects.mysql import _tls
+
+    files = {"ca": "/etc/ca.pem", "cert": "/etc/client.pem", "key": "/etc/client.key"}
+    _, url = dialects.from_goose("mysql", "u:p@tcp(h:3306)/db?charset=utf8mb4", files)
+    assert url.endswith(
+        "?charset=utf8mb4&ssl_ca=/etc/ca.pem&ssl_cert=/etc/client.pem&ssl_key=/etc/client.key"
+    )
+    expected = {"ca": "/etc/ca.pem", "cert": "/etc/client.pem", "key": "/etc/client.key"}
+    assert _tls(server_address(url).query) == {"ssl": expected}  # plain PyMySQL connections
+    sa_url = dialects.from_url(url)[1]
+    engine = sqlalchemy.create_engine(sa_url)  # what SQLAlchemy's engine connects with
+    assert engine.dialect.create_connect_args(engine.url)[1]["ssl"] == expected
+    # goose applies them to MySQL only; other drivers ignore them, as goose does.
+    assert dialects.from_goose("postgres", "dbname=d", files)[1] == "postgresql:///d"
+
+
+def test_a_certfile_makes_the_mysql_connection_use_tls(mysql_url: str, tmp_path: Path) -> None:
+    from conftest import cli
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    parts = mysql_url.split("://", 1)[1]
+    user_host, _, database = parts.partition("/")
+    user, _, host = user_host.partition("@")
+    dsn = f"{user}:hunter2@tcp({host})/{database}"
+    result = cli("goose", "-certfile", str(ca), "-dir", str(tmp_path), "mysql", dsn, "status")
+    assert result.exit_code == 1
+    assert "goose run: " in result.stderr and "certificate" in result.stderr.lower()
+    assert "hunter2" not in result.stderr + result.output

@@ -66,7 +66,9 @@ Options:
   -version             print version
   -no-color            accepted (llm-proxy prints no colours)
   -no-versioning       refused: llm-proxy always records what it runs
-  -certfile, -ssl-cert, -ssl-key   refused for mysql (no TLS), ignored otherwise
+  -certfile string     root CA file in PEM format (mysql only: TLS)
+  -ssl-cert string     client certificate in PEM format (mysql only)
+  -ssl-key string      client key in PEM format (mysql only)
   -env string          only "none" (llm-proxy reads no .env file)
 
 Commands:
@@ -145,13 +147,12 @@ def _settings(invocation: Invocation) -> Any:
     url = None
     if invocation.needs_database:
         driver, dbstring = invocation.positional[0], invocation.positional[1]
-        dialect, url = dialects.from_goose(driver, dbstring)
-        if dialect is dialects.MYSQL:
-            for name in ("certfile", "ssl-cert", "ssl-key"):
-                if name in invocation.flags:
-                    raise ConfigError(
-                        f"-{name} is not supported: llm-proxy's MySQL connection does not use TLS"
-                    )
+        tls_files = {
+            kind: str(invocation.flags[flag])
+            for flag, kind in (("certfile", "ca"), ("ssl-cert", "cert"), ("ssl-key", "key"))
+            if invocation.flags.get(flag)
+        }
+        _, url = dialects.from_goose(driver, dbstring, tls_files)
         if invocation.flag("no-versioning"):
             raise ConfigError(
                 "-no-versioning is not supported: llm-proxy records every migration it runs "

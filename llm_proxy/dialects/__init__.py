@@ -10,6 +10,8 @@ rest of llm-proxy asks a ``Dialect`` (see ``base``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from llm_proxy import urls
 from llm_proxy.errors import ConfigError
 
@@ -76,8 +78,11 @@ GOOSE_DRIVERS: dict[str, Dialect] = {
 }
 
 
-def from_goose(driver: str, dbstring: str) -> tuple[Dialect, str]:
-    """(dialect, database URL) for goose's DRIVER and DBSTRING."""
+def from_goose(
+    driver: str, dbstring: str, tls_files: Mapping[str, str] | None = None
+) -> tuple[Dialect, str]:
+    """(dialect, database URL) for goose's DRIVER and DBSTRING; `tls_files`: goose's
+    -certfile, -ssl-cert, -ssl-key as {"ca", "cert", "key": path}."""
     dialect = GOOSE_DRIVERS.get(driver)
     if dialect is None:
         known = ", ".join(GOOSE_DRIVERS)
@@ -88,4 +93,4 @@ def from_goose(driver: str, dbstring: str) -> tuple[Dialect, str]:
     url_dialect = named(urls.split_scheme(url)[0]) if "://" in url else None
     if url_dialect is not dialect:
         raise ConfigError(f"goose DRIVER {driver} does not match DBSTRING {urls.redact(url)}")
-    return dialect, url
+    return dialect, dialect.with_goose_tls_files(url, tls_files or {})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llm_proxy import urls
@@ -54,6 +54,13 @@ def parse_go_dsn(dsn: str) -> tuple[str | None, str | None, str, str, list[tuple
     return user, password, hostport or "127.0.0.1:3306", database, params
 
 
+def _tls(query: Mapping[str, str]) -> dict[str, Any]:
+    """PyMySQL's ssl argument from the URL's ssl_ca/ssl_cert/ssl_key, as SQLAlchemy
+    builds it for the engine: the plain connections then use TLS exactly as it does."""
+    files = {kind: query[f"ssl_{kind}"] for kind in ("ca", "cert", "key") if f"ssl_{kind}" in query}
+    return {"ssl": files} if files else {}
+
+
 class MySQLDialect(Dialect):
     name = "mysql"
     label = "MySQL"
@@ -88,6 +95,14 @@ class MySQLDialect(Dialect):
     def user_tables_sql(self) -> str:
         return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
 
+    def with_goose_tls_files(self, url: str, files: Mapping[str, str]) -> str:
+        # SQLAlchemy's PyMySQL dialect reads ssl_ca/ssl_cert/ssl_key from the query;
+        # connect() below does the same for the plain connections.
+        pieces = [f"ssl_{kind}={urls.quote_value(path)}" for kind, path in files.items()]
+        if not pieces:
+            return url
+        return url + ("&" if "?" in url else "?") + "&".join(pieces)
+
     def url_from_goose_dbstring(self, dbstring: str) -> str:
         if "://" in dbstring:  # goose's driver takes only the Go DSN; a URL is ours
             return dbstring
@@ -100,8 +115,8 @@ class MySQLDialect(Dialect):
                 continue
             elif name == "tls":
                 raise ConfigError(
-                    f"goose DBSTRING: tls={value} is not supported: llm-proxy's MySQL "
-                    "connection does not use TLS"
+                    f"goose DBSTRING: tls={value} is not supported: give the CA file with "
+                    "-certfile (and -ssl-cert, -ssl-key for a client certificate)"
                 )
             elif name not in _GO_ONLY_PARAMETERS:
                 raise ConfigError(f"goose DBSTRING: unknown MySQL DSN parameter {name!r}")
@@ -159,6 +174,7 @@ class MySQLDialect(Dialect):
                 # goose sends a statement string whole ("a; b;" on one line is one), which
                 # its MySQL driver runs with multiStatements=true in the DSN.
                 client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
+                **_tls(address.query),
                 **bounds,
             )
         except pymysql.Error as exc:
