@@ -252,7 +252,14 @@ def test_create_fix_validate_and_env(project: Path) -> None:
     )
     sequential = cli("goose", "-s", "-dir", "sql", "create", "more", "sql")
     assert lines(sequential.stderr)[0].endswith("sql/00005_more.sql")
-    assert cli("goose", "-dir", "sql", "validate").exit_code == 0
+    quiet = cli("goose", "-dir", "sql", "validate")
+    assert quiet.exit_code == 0 and quiet.stdout == quiet.stderr == ""
+    verbose = cli("goose", "-v", "-dir", "sql", "validate")
+    assert verbose.stdout.splitlines()[:3] == [
+        "Type   Txn   Up   Down   Name                            ",
+        "────   ───   ──   ────   ────                            ",
+        "sql    ✔     14   3      00001_initial_schema.sql        ",
+    ]
     write_migration(
         project / "sql", "00006_bad.sql", "SELECT 1;", extra="-- +goose StatementBegin\n"
     )

@@ -61,7 +61,7 @@ Options:
   -allow-missing       applies missing (out-of-order) migrations
   -s                   use sequential numbering for new migrations
   -timeout duration    maximum allowed duration for queries to run; e.g., 1h13m
-  -v                   enable verbose mode
+  -v                   enable verbose mode (validate: the table of files)
   -h                   print help
   -version             print version
   -no-color            accepted (llm-proxy prints no colours)
@@ -226,7 +226,7 @@ def _run(invocation: Invocation) -> None:
         for old, new in migrate.fix(settings).renamed:
             log(f"RENAMED {Path(old).name} => {Path(new).name}")  # goose shows base names
     elif command == "validate":
-        _validate(settings)
+        _validate(settings, invocation.flag("v"))
     else:
         raise ConfigError(f'"{command}": no such command')
 
@@ -255,7 +255,7 @@ def _create(invocation: Invocation, settings: Any) -> None:
     log(f"Created new file: {created.path}")
 
 
-def _validate(settings: Any) -> None:
+def _validate(settings: Any, verbose: bool) -> None:
     from llm_proxy.validate import lint
 
     report = lint.lint(
@@ -267,6 +267,23 @@ def _validate(settings: Any) -> None:
     if errors:
         log(f"goose validate: {errors[0].render()}")
         sys.exit(EXIT_FAILED)
+    if verbose:
+        click.echo("\n".join(validate_table(settings.migrations_dir)))
+
+
+def validate_table(directory: Path) -> list[str]:
+    """goose's `validate -v` table: type, transaction, Up and Down statement counts,
+    file name; columns padded as Go's tabwriter pads them (3 spaces, last one too)."""
+    from llm_proxy.goose.files import discover
+    from llm_proxy.goose.migration import GooseMigration
+
+    rows = [("Type", "Txn", "Up", "Down", "Name"), ("────", "───", "──", "────", "────")]
+    for found in discover(directory):
+        up, down = GooseMigration(found).sections()
+        txn = "✔" if up.use_tx else "✘"
+        rows.append(("sql", txn, str(len(up.statements)), str(len(down.statements)), found.name))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return ["".join(cell.ljust(w + 3) for cell, w in zip(row, widths, strict=True)) for row in rows]
 
 
 def _print_env(invocation: Invocation) -> None:
