@@ -58,6 +58,7 @@ FILES = [
         (["-allow-missing=false", "up"], {"allow-missing": False}, ["up"]),
         (["sqlite3", "x.db", "up", "-table", "t"], {"table": "t"}, ["sqlite3", "x.db", "up"]),
         (["-s", "--", "-v", "x"], {"s": True}, ["-v", "x"]),
+        (["--help"], {"h": True}, []),
     ],
 )
 def test_go_flag_rules(argv: list[str], flags: dict, positional: list[str]) -> None:

@@ -87,6 +87,9 @@ def parse_flags(argv: Sequence[str]) -> tuple[dict[str, str | bool], list[str]]:
         name, equals, value = arg.lstrip("-").partition("=")
         if arg.startswith("---") or not name:
             raise FlagError(f"bad flag syntax: {arg}")
+        if name == "help":  # Go's flag package: -help shows the usage when undefined
+            flags["h"] = True
+            continue
         if name not in FLAGS:
             raise FlagError(f"flag provided but not defined: -{name}")
         if not FLAGS[name]:
