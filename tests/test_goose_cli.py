@@ -212,6 +212,8 @@ def test_exit_codes_and_usage(project: Path) -> None:
     assert missing.exit_code == 1 and missing.stdout.startswith("Usage: llm-proxy goose")
     helped = cli("goose", "-h")
     assert helped.exit_code == 0 and "up-by-one" in helped.stdout
+    version = cli("goose", "-version")
+    assert version.exit_code == 0 and version.stdout.startswith("goose version: llm-proxy ")
     before = sqlite_dump(project / "foo.db")
     for argv, message in [
         (("up-to",), "goose run: up-to must be of form: goose [OPTIONS] DRIVER DBSTRING up-to"),
