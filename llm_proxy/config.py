@@ -27,6 +27,7 @@ DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_DDL_LOCK_TIMEOUT = 5.0
 DEFAULT_DDL_LOCK_RETRIES = 5
 DEFAULT_STATEMENT_TIMEOUT = 0.0  # off: long data migrations are legitimate
+DEFAULT_GOOSE_TABLE = "goose_db_version"  # goose's -table default
 
 
 @dataclass(frozen=True, repr=False)
@@ -46,6 +47,7 @@ class Settings:
     auto_migrate: bool = True
     alembic_ini: Path | None = None
     migrations_dir_source: str = "default"  # where migrations_dir came from, for errors
+    goose_table: str = DEFAULT_GOOSE_TABLE  # goose's version table (its -table flag)
 
     def __repr__(self) -> str:
         # The dataclass repr would show the URL's password (a log line, a traceback).
@@ -131,6 +133,23 @@ def _parse_count(name: str, value: str | int) -> int:
     return count
 
 
+def check_goose_table(name: str, source: str) -> str:
+    """goose's -table, as a plain table name: it is written into SQL unquoted by
+    goose, so only a name goose and every dialect read the same way is taken. A
+    `schema.table` name is refused: the schema is --schema, which also sets where
+    the application's tables go."""
+    if "." in name:
+        raise ConfigError(
+            f"{source}={name!r}: a schema-qualified table is not supported; give the table "
+            "name alone (on PostgreSQL the schema is --schema / LLM_PROXY_DB_SCHEMA)"
+        )
+    if not name or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
+        raise ConfigError(f"{source}={name!r} is not a table name (letters, digits, _)")
+    if not all(c.isascii() and (c.isalnum() or c == "_") for c in name) or len(name) > 63:
+        raise ConfigError(f"{source}={name!r} is not a table name (letters, digits, _; 63 at most)")
+    return name
+
+
 def _chosen(
     flag: str | float | None, env: Mapping[str, str], variable: str
 ) -> tuple[str | float | None, str]:
@@ -153,6 +172,7 @@ def resolve(
     ddl_lock_timeout: float | str | None = None,
     ddl_lock_retries: int | str | None = None,
     statement_timeout: float | str | None = None,
+    goose_table: str | None = None,
 ) -> Settings:
     """Build Settings from explicit values (flags), then the environment, then defaults."""
     env = os.environ if env is None else env
@@ -168,7 +188,9 @@ def resolve(
     )
 
     ini = _find_project_ini(env)
-    script_location, ini_goose_dir = _read_project_ini(ini, dialect) if ini else (None, None)
+    script_location, ini_goose_dir, ini_table = (
+        _read_project_ini(ini, dialect) if ini else (None, None, None)
+    )
     data_dir = packaged_data_dir()
     sources = (
         (migrations_dir, "--migrations-dir"),
@@ -186,6 +208,9 @@ def resolve(
     ddl_timeout, ddl_timeout_name = _chosen(ddl_lock_timeout, env, "LLM_PROXY_DDL_LOCK_TIMEOUT")
     retries, retries_name = _chosen(ddl_lock_retries, env, "LLM_PROXY_DDL_LOCK_RETRIES")
     statement, statement_name = _chosen(statement_timeout, env, "LLM_PROXY_STATEMENT_TIMEOUT")
+    table, table_name = _chosen(goose_table, env, "LLM_PROXY_GOOSE_TABLE")
+    if table is None and ini_table:
+        table, table_name = ini_table, f"goose_table in {ini}"
 
     return Settings(
         dialect=dialect,
@@ -209,6 +234,9 @@ def resolve(
         auto_migrate=True if auto is None else auto,
         alembic_ini=ini,
         migrations_dir_source=source,
+        goose_table=DEFAULT_GOOSE_TABLE
+        if table is None
+        else check_goose_table(str(table), table_name),
     )
 
 
@@ -271,17 +299,17 @@ def _find_project_ini(env: Mapping[str, str]) -> Path | None:
     return candidate.absolute() if "goose_directory" in text else None
 
 
-def _read_project_ini(ini: Path, dialect: Dialect) -> tuple[Path | None, str | None]:
+def _read_project_ini(ini: Path, dialect: Dialect) -> tuple[Path | None, str | None, str | None]:
     from configparser import ConfigParser
 
     parser = ConfigParser(defaults={"here": str(ini.parent)})
     parser.read(ini, encoding="utf-8")
     if not parser.has_section("alembic"):
-        return None, None
+        return None, None, None
     section = parser["alembic"]
     script = section.get("script_location")
     goose = goose_directory_option(section, dialect)
-    return (Path(script) if script else None), goose
+    return (Path(script) if script else None), goose, section.get("goose_table") or None
 
 
 def goose_directory_option(options: Mapping[str, str], dialect: Dialect) -> str | None:
@@ -303,6 +331,7 @@ X_ARGUMENTS = (
     "ddl_lock_timeout",
     "ddl_lock_retries",
     "statement_timeout",
+    "goose_table",
     "allow_missing",
 )
 
@@ -323,6 +352,7 @@ class AlembicSources:
     config_dir: Path | None = None  # relative goose_directory options start here
     script_location: Path | None = None
     alembic_ini: Path | None = None
+    goose_table: str | None = None  # the Config's `goose_table` option (alembic.ini or code)
 
 
 def resolve_for_alembic(
@@ -349,8 +379,16 @@ def resolve_for_alembic(
         ddl_lock_timeout=explicit.get("ddl_lock_timeout"),
         ddl_lock_retries=explicit.get("ddl_lock_retries"),
         statement_timeout=explicit.get("statement_timeout"),
+        goose_table=explicit.get("goose_table"),
         env=env_and_file,
     )
+    if (
+        sources.goose_table
+        and "goose_table" not in explicit
+        and not env.get("LLM_PROXY_GOOSE_TABLE")
+    ):
+        table = check_goose_table(sources.goose_table, "goose_table in the Alembic Config")
+        settings = replace(settings, goose_table=table)
     dialect = settings.dialect
     candidates = (
         (_relative_to(goose_directory_option(sources.explicit_goose, dialect), sources), "Config"),

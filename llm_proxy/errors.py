@@ -35,6 +35,14 @@ class MigrateError(LlmProxyError):
     """A command that cannot proceed: a bad target, a refused state, a bad graph."""
 
 
+class NoNextVersion(MigrateError):
+    """`up-by-one` with nothing pending: goose calls this an error too."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"no next version found: nothing to apply above version {version}")
+        self.version = version
+
+
 class StateConflict(LlmProxyError):
     """The version tables disagree in a way no rule explains, or the graph is broken."""
 

@@ -253,3 +253,39 @@ def with_database(url: str, database: str) -> str:
     """The same server URL naming another database."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def quote_value(value: str) -> str:
+    """A query parameter value, percent-encoded as server_url encodes one."""
+    return quote(value, safe="/:,")
+
+
+def server_url(
+    scheme: str,
+    *,
+    host: str | None,
+    port: str | None,
+    user: str | None,
+    password: str | None,
+    database: str | None,
+    query: list[tuple[str, str]] | None = None,
+) -> str:
+    """A server URL from its parts, each percent-encoded (a password may hold any
+    character; the result parses back to exactly these parts)."""
+    userinfo = ""
+    if user is not None or password is not None:
+        userinfo = quote(user or "", safe="")
+        if password is not None:
+            userinfo += ":" + quote(password, safe="")
+        userinfo += "@"
+    hostport = host or ""
+    if ":" in hostport and not hostport.startswith("["):
+        hostport = f"[{hostport}]"  # an IPv6 address
+    if port:
+        if not port.isdigit():
+            raise ConfigError(f"the port {port!r} is not a number")
+        hostport += f":{port}"
+    url = f"{scheme}://{userinfo}{hostport}/{quote(database or '', safe='')}"
+    if query:
+        url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='/:,')}" for k, v in query)
+    return url

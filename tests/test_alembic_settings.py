@@ -138,7 +138,7 @@ def test_misspelt_x_argument_is_refused(project: Path, tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines() == [
         "FAILED: -x databse_url=sqlite:///elsewhere.db: unknown argument (llm-proxy knows "
         "database_url, database_path, db_driver, schema, migrations_dir, lock_timeout, "
-        "ddl_lock_timeout, ddl_lock_retries, statement_timeout, allow_missing)"
+        "ddl_lock_timeout, ddl_lock_retries, statement_timeout, goose_table, allow_missing)"
     ]
     assert not db.exists()
 

@@ -80,6 +80,7 @@ def alembic_sources(config: Any) -> llm_config.AlembicSources:
         config_dir=config_file.parent if config_file else None,
         script_location=Path(script_location) if script_location else None,
         alembic_ini=config_file,
+        goose_table=_option(config, "goose_table"),
     )
 
 

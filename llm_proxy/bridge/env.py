@@ -14,6 +14,7 @@ what the tables say, and warn when the two version tables disagree.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from llm_proxy.revisions.reconcile import DatabaseView, heads_after_step
 from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, journal, snapshot
 from llm_proxy.store.snapshot import Snapshot
-from llm_proxy.store.tables import Session, is_bookkeeping_table
+from llm_proxy.store.tables import GOOSE_TABLE, Session, is_bookkeeping_table
 
 from . import alembic_api, bookkeeping, caller, offline, plugin, scripts
 from .config import stock_settings
@@ -42,10 +43,15 @@ log = logging.getLogger("alembic.env")
 
 
 def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    obj: Any,
+    name: str | None,
+    type_: str,
+    reflected: bool,
+    compare_to: Any,
+    goose_table: str = GOOSE_TABLE,
 ) -> bool:
     """Autogenerate and `alembic check` never touch the bookkeeping tables."""
-    return not (type_ == "table" and is_bookkeeping_table(str(name)))
+    return not (type_ == "table" and is_bookkeeping_table(str(name), goose_table))
 
 
 def run(target_metadata: Any = None) -> None:
@@ -123,7 +129,7 @@ def _options(current: Run, target_metadata: Any) -> dict[str, Any]:
     settings = current.settings
     return {
         "target_metadata": target_metadata,
-        "include_object": include_object,
+        "include_object": functools.partial(include_object, goose_table=settings.goose_table),
         RUN_KEY: current,
         **settings.dialect.alembic_options(settings.schema),
     }

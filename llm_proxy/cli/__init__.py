@@ -15,6 +15,7 @@ from .common import OneLineErrorsGroup
     cls=OneLineErrorsGroup,
     lazy={
         "migrate": ".migrate:migrate",
+        "goose": ".goose:goose_command",
         "setup": ".app:setup_command",
         "server": ".app:server_command",
     },

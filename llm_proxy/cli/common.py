@@ -94,6 +94,12 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Stop any migration statement running longer (PostgreSQL statement_timeout, "
         "MariaDB max_statement_time); 0 = off [env LLM_PROXY_STATEMENT_TIMEOUT; default 0].",
     )
+    @click.option(
+        "--goose-table",
+        metavar="NAME",
+        help="goose's version table, as goose's -table names it "
+        "[env LLM_PROXY_GOOSE_TABLE; alembic.ini goose_table; default goose_db_version].",
+    )
     @functools.wraps(func)
     def wrapper(
         db: str | None,
@@ -104,6 +110,7 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ddl_lock_timeout: str | None,
         ddl_lock_retries: str | None,
         statement_timeout: str | None,
+        goose_table: str | None,
         **kwargs: Any,
     ) -> Any:
         try:
@@ -116,6 +123,7 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 ddl_lock_timeout=ddl_lock_timeout,
                 ddl_lock_retries=ddl_lock_retries,
                 statement_timeout=statement_timeout,
+                goose_table=goose_table,
             )
         except ConfigError as exc:
             fail(str(exc))

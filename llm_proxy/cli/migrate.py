@@ -138,6 +138,37 @@ def up_to(settings: Settings, version: str, **flags: Any) -> None:
     _run_up(settings, version, **flags)
 
 
+@migrate.command("up-by-one")
+@database_options
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="The next one may be older than the current version and never applied.",
+)
+@click.option(
+    "--ignore-checksums",
+    is_flag=True,
+    help="Run even if an applied file changed since it was applied.",
+)
+@handle_errors
+def up_by_one(settings: Settings, allow_missing: bool, ignore_checksums: bool) -> None:
+    """Apply the next pending migration only (exit 1 when there is none, as goose)."""
+    from llm_proxy import migrate
+    from llm_proxy.errors import NoNextVersion
+
+    try:
+        migrate.up_by_one(
+            settings,
+            allow_missing=allow_missing,
+            ignore_checksums=ignore_checksums,
+            report=reporter,
+        )
+    except NoNextVersion as nothing:
+        click.echo(output.NO_MIGRATIONS.format(version=nothing.version))
+        raise
+    click.echo(output.APPLIED)
+
+
 def _down_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--from",

@@ -79,6 +79,12 @@ def _plural(count: int, word: str) -> str:
     "for them, and the tables they create have rows (default 0: every table a file of the "
     "directory creates is new when the next file runs).",
 )
+@click.option(
+    "--goose-table",
+    metavar="NAME",
+    help="With --check-db: goose's version table [env LLM_PROXY_GOOSE_TABLE; "
+    "default goose_db_version].",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def validate_command(
     db: str | None,
@@ -87,6 +93,7 @@ def validate_command(
     apply_: bool,
     check_db: bool,
     deployed_through: int,
+    goose_table: str | None,
     strict: bool,
 ) -> None:
     """Check every migration file: names, parsing and common mistakes.
@@ -97,7 +104,7 @@ def validate_command(
 
     try:
         settings = llm_config.resolve(
-            db=db, database_url=database_url, migrations_dir=migrations_dir
+            db=db, database_url=database_url, migrations_dir=migrations_dir, goose_table=goose_table
         )
         directory = str(settings.migrations_dir)
         report = validate.lint(
@@ -182,7 +189,8 @@ def _check_database(settings: llm_config.Settings, report: Report) -> tuple[list
     except Exception as exc:
         _cannot_run(_message(exc))
         raise  # unreachable: _cannot_run exits
-    return found, f"; goose_db_version rows of {settings.where}: {_plural(len(found), 'problem')}"
+    problems = _plural(len(found), "problem")
+    return found, f"; {settings.goose_table} rows of {settings.where}: {problems}"
 
 
 def _dialect_known(db: str | None, database_url: str | None, settings: llm_config.Settings) -> bool:

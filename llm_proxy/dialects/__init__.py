@@ -10,6 +10,8 @@ rest of llm-proxy asks a ``Dialect`` (see ``base``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from llm_proxy import urls
 from llm_proxy.errors import ConfigError
 
@@ -18,7 +20,18 @@ from .mysql import MYSQL
 from .postgresql import POSTGRESQL
 from .sqlite import SQLITE
 
-__all__ = ["ALL", "MYSQL", "POSTGRESQL", "SQLITE", "Dialect", "Target", "from_url", "named"]
+__all__ = [
+    "ALL",
+    "GOOSE_DRIVERS",
+    "MYSQL",
+    "POSTGRESQL",
+    "SQLITE",
+    "Dialect",
+    "Target",
+    "from_goose",
+    "from_url",
+    "named",
+]
 
 ALL: tuple[Dialect, ...] = (SQLITE, POSTGRESQL, MYSQL)
 
@@ -53,3 +66,31 @@ def from_url(url: str) -> tuple[Dialect, str]:
             f"unsupported database URL scheme {scheme!r}: use sqlite, postgres(ql) or mysql"
         )
     return dialect, dialect.normalize_url(url, driver, rest)
+
+
+# The DRIVER names goose's command line takes for the databases llm-proxy runs on.
+GOOSE_DRIVERS: dict[str, Dialect] = {
+    "postgres": POSTGRESQL,
+    "pgx": POSTGRESQL,
+    "mysql": MYSQL,
+    "sqlite3": SQLITE,
+    "sqlite": SQLITE,
+}
+
+
+def from_goose(
+    driver: str, dbstring: str, tls_files: Mapping[str, str] | None = None
+) -> tuple[Dialect, str]:
+    """(dialect, database URL) for goose's DRIVER and DBSTRING; `tls_files`: goose's
+    -certfile, -ssl-cert, -ssl-key as {"ca", "cert", "key": path}."""
+    dialect = GOOSE_DRIVERS.get(driver)
+    if dialect is None:
+        known = ", ".join(GOOSE_DRIVERS)
+        raise ConfigError(f"goose DRIVER {driver!r} is not supported: use one of {known}")
+    if not dbstring:
+        raise ConfigError("goose DBSTRING is empty")
+    url = dialect.url_from_goose_dbstring(dbstring)
+    url_dialect = named(urls.split_scheme(url)[0]) if "://" in url else None
+    if url_dialect is not dialect:
+        raise ConfigError(f"goose DRIVER {driver} does not match DBSTRING {urls.redact(url)}")
+    return dialect, dialect.with_goose_tls_files(url, tls_files or {})

@@ -13,7 +13,7 @@ need connection details take a ``Target`` (``config.Settings`` is one).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -151,6 +151,17 @@ class Dialect:
             )
         url = urls.with_encoded_userinfo(f"{self.name}+{self.dbapi_module}://{rest}")
         return urls.with_encoded_query(url)
+
+    def with_goose_tls_files(self, url: str, files: Mapping[str, str]) -> str:
+        """The URL with goose's -certfile/-ssl-cert/-ssl-key (`files`: ca, cert, key).
+        goose applies them to MySQL only and ignores them for other drivers."""
+        return url
+
+    def url_from_goose_dbstring(self, dbstring: str) -> str:
+        """The database URL for goose's DBSTRING of this database (goose's own forms:
+        what its Go driver accepts). Messages never quote the string: it may hold a
+        password."""
+        raise NotImplementedError
 
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         """Dialect rules for a normalised URL and --schema: (url, schema)."""

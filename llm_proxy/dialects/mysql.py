@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llm_proxy import urls
@@ -13,6 +13,52 @@ from .base import Dialect, Target
 
 LOCK_NAME_PREFIX = "llm-proxy-migrations"
 _LOCK_NAME_LIMIT = 64  # MariaDB's limit on GET_LOCK names
+
+
+# Parameters of Go's MySQL driver that change only how Go talks to the server or
+# converts values: they mean nothing to PyMySQL and are left out.
+_GO_ONLY_PARAMETERS = frozenset(
+    {
+        "parseTime", "loc", "multiStatements", "interpolateParams", "timeout", "readTimeout",
+        "writeTimeout", "allowNativePasswords", "allowCleartextPasswords", "allowOldPasswords",
+        "clientFoundRows", "columnsWithAlias", "maxAllowedPacket", "rejectReadOnly",
+        "checkConnLiveness", "collation", "time_zone", "sql_mode", "autocommit",
+    }
+)  # fmt: skip
+
+
+def parse_go_dsn(dsn: str) -> tuple[str | None, str | None, str, str, list[tuple[str, str]]]:
+    """Go's MySQL DSN `[user[:password]@][tcp[(host:port)]]/dbname[?params]` as (user,
+    password, host:port, database, params). Messages never quote the user part."""
+    head, slash, tail = dsn.rpartition("/")
+    if not slash:
+        raise ConfigError("goose DBSTRING: a MySQL DSN is user:password@tcp(host:port)/dbname")
+    database, _, raw_query = tail.partition("?")
+    userinfo, at, address = head.rpartition("@")
+    user = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        password = secret if colon else None
+    protocol, paren, rest = address.partition("(")
+    if protocol not in ("", "tcp"):
+        raise ConfigError(
+            f"goose DBSTRING: MySQL over {protocol!r} is not supported; use tcp(host:port)"
+        )
+    if paren and not rest.endswith(")"):
+        raise ConfigError("goose DBSTRING: tcp( without its closing )")
+    hostport = rest[:-1] if paren else ""
+    params = [
+        (name, value)
+        for name, _, value in (piece.partition("=") for piece in raw_query.split("&") if piece)
+    ]
+    return user, password, hostport or "127.0.0.1:3306", database, params
+
+
+def _tls(query: Mapping[str, str]) -> dict[str, Any]:
+    """PyMySQL's ssl argument from the URL's ssl_ca/ssl_cert/ssl_key, as SQLAlchemy
+    builds it for the engine: the plain connections then use TLS exactly as it does."""
+    files = {kind: query[f"ssl_{kind}"] for kind in ("ca", "cert", "key") if f"ssl_{kind}" in query}
+    return {"ssl": files} if files else {}
 
 
 class MySQLDialect(Dialect):
@@ -48,6 +94,42 @@ class MySQLDialect(Dialect):
 
     def user_tables_sql(self) -> str:
         return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+
+    def with_goose_tls_files(self, url: str, files: Mapping[str, str]) -> str:
+        # SQLAlchemy's PyMySQL dialect reads ssl_ca/ssl_cert/ssl_key from the query;
+        # connect() below does the same for the plain connections.
+        pieces = [f"ssl_{kind}={urls.quote_value(path)}" for kind, path in files.items()]
+        if not pieces:
+            return url
+        return url + ("&" if "?" in url else "?") + "&".join(pieces)
+
+    def url_from_goose_dbstring(self, dbstring: str) -> str:
+        if "://" in dbstring:  # goose's driver takes only the Go DSN; a URL is ours
+            return dbstring
+        user, password, hostport, database, params = parse_go_dsn(dbstring)
+        query: list[tuple[str, str]] = []
+        for name, value in params:
+            if name == "charset":  # Go takes a list to try in turn; PyMySQL one
+                query.append((name, value.split(",")[0]))
+            elif name == "tls" and value.lower() == "false":
+                continue
+            elif name == "tls":
+                raise ConfigError(
+                    f"goose DBSTRING: tls={value} is not supported: give the CA file with "
+                    "-certfile (and -ssl-cert, -ssl-key for a client certificate)"
+                )
+            elif name not in _GO_ONLY_PARAMETERS:
+                raise ConfigError(f"goose DBSTRING: unknown MySQL DSN parameter {name!r}")
+        host, colon, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+        return urls.server_url(
+            "mysql",
+            host=host.strip("[]"),
+            port=port or None,
+            user=user,
+            password=password,
+            database=database,
+            query=query,
+        )
 
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         url, schema = super().finish_url(url, schema)
@@ -92,6 +174,7 @@ class MySQLDialect(Dialect):
                 # goose sends a statement string whole ("a; b;" on one line is one), which
                 # its MySQL driver runs with multiStatements=true in the DSN.
                 client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
+                **_tls(address.query),
                 **bounds,
             )
         except pymysql.Error as exc:

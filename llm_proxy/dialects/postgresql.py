@@ -33,6 +33,52 @@ def _checked_schema(schema: str | None) -> str | None:
     return schema
 
 
+def parse_conninfo(text: str) -> list[tuple[str, str]]:
+    """libpq's `key=value key='quoted value'` connection string, as (key, value) pairs:
+    spaces around '=' allowed, a value single-quoted or not, backslash escapes either way.
+    Errors never quote a value: one may be the password."""
+    pairs: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return pairs
+        start = i
+        while i < n and text[i] != "=" and not text[i].isspace():
+            i += 1
+        key = text[start:i]
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n or text[i] != "=" or not key:
+            raise ConfigError(f"goose DBSTRING: {key or 'a part'!r} is not key=value")
+        i += 1
+        while i < n and text[i].isspace():
+            i += 1
+        value: list[str] = []
+        quoted = i < n and text[i] == "'"
+        i += quoted
+        while i < n and (quoted or not text[i].isspace()):
+            char = text[i]
+            if char == "\\" and i + 1 < n:
+                value.append(text[i + 1])
+                i += 2
+                continue
+            if quoted and char == "'":
+                break
+            value.append(char)
+            i += 1
+        if quoted:
+            if i >= n:
+                raise ConfigError(f"goose DBSTRING: the value of {key!r} has no closing quote")
+            i += 1
+        pairs.append((key, "".join(value)))
+
+
+# libpq keys that are parts of the URL itself; every other key goes to its query.
+_URL_PARTS = ("host", "hostaddr", "port", "user", "password", "dbname")
+
+
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
     label = "PostgreSQL"
@@ -81,6 +127,26 @@ class PostgreSQLDialect(Dialect):
         )
 
     # ------------------------------------------------------------ URLs
+
+    def url_from_goose_dbstring(self, dbstring: str) -> str:
+        # goose (pgx) takes a postgres:// URL or libpq's key=value string.
+        if "://" in dbstring:
+            return dbstring
+        pairs = dict(parse_conninfo(dbstring))
+        host = pairs.get("host") or pairs.get("hostaddr")
+        query = [(k, v) for k, v in parse_conninfo(dbstring) if k not in _URL_PARTS]
+        if host and host.startswith("/"):  # a Unix socket directory: libpq takes it as ?host=
+            query.insert(0, ("host", host))
+            host = None
+        return urls.server_url(
+            "postgresql",
+            host=host,
+            port=pairs.get("port"),
+            user=pairs.get("user"),
+            password=pairs.get("password"),
+            database=pairs.get("dbname"),
+            query=query,
+        )
 
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         """pgx-style `?search_path=NAME` (as goose users write it) means --schema NAME.

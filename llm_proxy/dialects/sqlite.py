@@ -93,6 +93,21 @@ class SQLiteDialect(Dialect):
             )
         return f"sqlite://{rest}" if not driver else url
 
+    def url_from_goose_dbstring(self, dbstring: str) -> str:
+        # goose's SQLite driver takes a path, or a `file:` URI of one.
+        path = dbstring.removeprefix("file:")
+        if not path or path == ":memory:" or path.startswith("file::memory:"):
+            raise ConfigError(
+                "goose DBSTRING: an in-memory SQLite database vanishes with the command; "
+                "give a file"
+            )
+        if "?" in path:
+            raise ConfigError(
+                f"goose DBSTRING {path.partition('?')[0]}: SQLite URI parameters (?...) are "
+                "not taken; give the file path alone"
+            )
+        return f"sqlite:///{Path(path).absolute()}"
+
     def finish_url(self, url: str, schema: str | None) -> tuple[str, str | None]:
         """SQLAlchemy converts these query parameters only when the engine connects,
         after the database file and its lock file exist: check them first."""

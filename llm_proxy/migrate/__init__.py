@@ -10,7 +10,7 @@ Every function takes a ``config.Settings`` and, where it runs migrations, a
 (1.2ms)``, lock waits, warnings). Failures raise ``llm_proxy.errors.
 LlmProxyError`` subclasses whose message is one line for the user.
 
-Applying: ``up``, ``down``, ``down_to``, ``redo``, ``reset``.
+Applying: ``up``, ``up_by_one``, ``down``, ``down_to``, ``redo``, ``reset``.
 Reading: ``status``, ``version``.
 Offline and repairs: ``sql_script``, ``repair``, ``stamp`` (record a version
 as reached without running anything).
@@ -27,6 +27,7 @@ from llm_proxy.lazy import exports
 
 _EXPORTS = {
     "up": "apply",
+    "up_by_one": "apply",
     "apply_up": "apply",
     "down": "apply",
     "down_to": "apply",

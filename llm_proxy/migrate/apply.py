@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from llm_proxy.config import Settings
-from llm_proxy.errors import MigrateError
+from llm_proxy.errors import MigrateError, NoNextVersion
 from llm_proxy.revisions import plan
 from llm_proxy.revisions.reconcile import DatabaseView
 
@@ -57,6 +57,30 @@ def up(
         ignore_checksums=ignore_checksums,
         dry_run=dry_run,
         report=report,
+    )
+
+
+def up_by_one(
+    settings: Settings,
+    *,
+    allow_missing: bool = False,
+    ignore_checksums: bool = False,
+    report: Report = _quiet,
+) -> UpResult:
+    """Apply the one migration `up` would apply first, as goose's up-by-one; with
+    nothing pending raises NoNextVersion (goose exits 1 then as well)."""
+    project = Project.load(settings)
+    state = project.read_state(with_journal=False)
+    _, pending = plan.plan_up(project.graph, state.view, None, allow_missing)
+    if not pending:
+        raise NoNextVersion(state.version)
+    return apply_up(
+        project,
+        to=pending[0],
+        allow_missing=allow_missing,
+        ignore_checksums=ignore_checksums,
+        report=report,
+        state=state,
     )
 
 
@@ -189,7 +213,7 @@ def reset(settings: Settings, *, report: Report = _quiet) -> int:
     state = project.read_state()
     if not state.recorded.goose.exists:
         raise MigrateError(
-            f"{project.tables.qualified('goose_db_version')} does not exist: nothing was "
+            f"{project.tables.qualified(project.tables.goose_table)} does not exist: nothing was "
             "ever migrated here (goose: failed to get status of migrations)"
         )
     return _roll_back(project, partial(plan.plan_reset, project.graph), False, report, state)

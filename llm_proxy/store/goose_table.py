@@ -1,4 +1,4 @@
-"""goose_db_version, exactly as goose v3 keeps it.
+"""goose_db_version (or the table goose's -table names), exactly as goose v3 keeps it.
 
 The real goose binary reads and writes this table, so its DDL (from the
 dialect), its initial row and the meaning of its rows match goose: `up` of V
@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from llm_proxy.errors import MigrationError, StateConflict, reason
 from llm_proxy.goose.history import EMPTY, GooseState, StampChanges, VersionRow, stamp_changes
 
-from .tables import GOOSE_TABLE, Session, Tables
+from .tables import Session, Tables
 
 
 def create_sql(tables: Tables) -> str:
     """goose's CREATE TABLE for goose_db_version."""
-    return tables.dialect.create_goose_table_sql(tables.qualified(GOOSE_TABLE))
+    return tables.dialect.create_goose_table_sql(tables.qualified(tables.goose_table))
 
 
 def insert_sql(tables: Tables, version: int) -> str:
@@ -26,20 +26,20 @@ def insert_sql(tables: Tables, version: int) -> str:
     # Versions are integers from file names, so inlining them is safe and keeps
     # the statement usable in offline (--sql) scripts.
     return (
-        f"INSERT INTO {tables.qualified(GOOSE_TABLE)} (version_id, is_applied) "
+        f"INSERT INTO {tables.qualified(tables.goose_table)} (version_id, is_applied) "
         f"VALUES ({int(version)}, {tables.dialect.true_literal})"
     )
 
 
 def delete_sql(tables: Tables, version: int) -> str:
     """What goose does when it rolls back `version`: every row of it goes."""
-    return f"DELETE FROM {tables.qualified(GOOSE_TABLE)} WHERE version_id = {int(version)}"
+    return f"DELETE FROM {tables.qualified(tables.goose_table)} WHERE version_id = {int(version)}"
 
 
 def select_rows_sql(tables: Tables) -> str:
     """Every row, oldest first."""
     return (
-        f"SELECT id, version_id, is_applied, tstamp FROM {tables.qualified(GOOSE_TABLE)} "
+        f"SELECT id, version_id, is_applied, tstamp FROM {tables.qualified(tables.goose_table)} "
         "ORDER BY id"
     )
 
@@ -47,14 +47,14 @@ def select_rows_sql(tables: Tables) -> str:
 def is_applied_sql(tables: Tables, version: int) -> str:
     """Whether the newest row of `version` is applied."""
     return (
-        f"SELECT is_applied FROM {tables.qualified(GOOSE_TABLE)} "
+        f"SELECT is_applied FROM {tables.qualified(tables.goose_table)} "
         f"WHERE version_id = {int(version)} ORDER BY id DESC LIMIT 1"
     )
 
 
 def read_rows(session: Session) -> GooseState:
     """The table's state; the caller knows the table exists."""
-    table = session.tables.qualified(GOOSE_TABLE)
+    table = session.tables.qualified(session.tables.goose_table)
     try:
         rows = session.execute(select_rows_sql(session.tables))
         return GooseState.from_rows(
@@ -67,7 +67,7 @@ def read_rows(session: Session) -> GooseState:
 
 def read_state(session: Session) -> GooseState:
     """The table's state (empty when the table does not exist)."""
-    return read_rows(session) if session.exists(GOOSE_TABLE) else EMPTY
+    return read_rows(session) if session.exists(session.tables.goose_table) else EMPTY
 
 
 def ensure(session: Session) -> bool:
@@ -77,13 +77,13 @@ def ensure(session: Session) -> bool:
     tables = session.tables
     try:
         session.ensure_schema()
-        if session.exists(GOOSE_TABLE):
+        if session.exists(session.tables.goose_table):
             return False
         session.execute(create_sql(tables))
         session.execute(insert_sql(tables, 0))
     except Exception as exc:
         raise MigrationError(
-            f"cannot create the version table {tables.qualified(GOOSE_TABLE)}: {reason(exc)}"
+            f"cannot create the version table {tables.qualified(tables.goose_table)}: {reason(exc)}"
         ) from exc
     return True
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 from llm_proxy.goose.history import EMPTY, GooseState
 
 from . import alembic_table, goose_table
-from .tables import ALEMBIC_TABLE, GOOSE_TABLE, JOURNAL_TABLE, PARTIAL_RUNS_TABLE, Session
+from .tables import ALEMBIC_TABLE, JOURNAL_TABLE, PARTIAL_RUNS_TABLE, Session
 
 if TYPE_CHECKING:
     from .journal import Entry
@@ -58,12 +58,13 @@ def _renamed(entries: Mapping[str, _T], renames: Mapping[str, str]) -> dict[str,
 def read(session: Session, *, with_journal: bool = True) -> Snapshot:
     """All four tables, asking once which of them exist. `with_journal=False`
     reads only the two version tables (what "is anything pending?" needs)."""
-    names = (GOOSE_TABLE, ALEMBIC_TABLE)
+    goose = session.tables.goose_table
+    names = (goose, ALEMBIC_TABLE)
     if with_journal:
         names += (JOURNAL_TABLE, PARTIAL_RUNS_TABLE)
     present = session.existing(*names)
     recorded = Snapshot(
-        goose=goose_table.read_rows(session) if GOOSE_TABLE in present else EMPTY,
+        goose=goose_table.read_rows(session) if goose in present else EMPTY,
         alembic_heads=alembic_table.read_rows(session) if ALEMBIC_TABLE in present else (),
     )
     if JOURNAL_TABLE in present:

@@ -29,23 +29,29 @@ _VERSION_TABLES = frozenset({GOOSE_TABLE, ALEMBIC_TABLE})
 OWN_TABLE_PREFIX = "llm_proxy_"
 
 
-def is_bookkeeping_table(name: str) -> bool:
-    """True for goose's and Alembic's version tables and any table of our own."""
+def is_bookkeeping_table(name: str, goose_table: str = GOOSE_TABLE) -> bool:
+    """True for goose's and Alembic's version tables (goose's under the name
+    `goose_table` too) and any table of our own."""
     lowered = name.lower()
-    return lowered in _VERSION_TABLES or lowered.startswith(OWN_TABLE_PREFIX)
+    return (
+        lowered in _VERSION_TABLES
+        or lowered == goose_table.lower()
+        or lowered.startswith(OWN_TABLE_PREFIX)
+    )
 
 
 @dataclass(frozen=True)
 class Tables:
-    """The bookkeeping tables of one database: its dialect and --schema."""
+    """The bookkeeping tables of one database: its dialect, --schema and goose's table."""
 
     dialect: Dialect
     schema: str | None = None
+    goose_table: str = GOOSE_TABLE  # goose's -table: teams may have renamed it
 
     @classmethod
     def of(cls, settings: Settings) -> Tables:
         """The tables of the database `settings` names."""
-        return cls(settings.dialect, settings.schema)
+        return cls(settings.dialect, settings.schema, settings.goose_table)
 
     def qualified(self, table: str) -> str:
         """`table` as SQL names it here (schema-qualified on PostgreSQL)."""

@@ -160,4 +160,4 @@ def _leftover_tables(settings: llm_config.Settings) -> list[str]:
         names = [
             str(row[0]) for row in drivers.rows(connection, settings.dialect.user_tables_sql())
         ]
-    return sorted(n for n in names if not is_bookkeeping_table(n))
+    return sorted(n for n in names if not is_bookkeeping_table(n, settings.goose_table))
