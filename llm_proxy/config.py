@@ -28,6 +28,7 @@ DEFAULT_DDL_LOCK_TIMEOUT = 5.0
 DEFAULT_DDL_LOCK_RETRIES = 5
 DEFAULT_STATEMENT_TIMEOUT = 0.0  # off: long data migrations are legitimate
 DEFAULT_GOOSE_TABLE = "goose_db_version"  # goose's -table default
+GOOSE_RETIRED = "goose_retired"  # alembic.ini's [alembic] key: goose no longer runs here
 
 
 @dataclass(frozen=True, repr=False)
@@ -48,6 +49,9 @@ class Settings:
     alembic_ini: Path | None = None
     migrations_dir_source: str = "default"  # where migrations_dir came from, for errors
     goose_table: str = DEFAULT_GOOSE_TABLE  # goose's version table (its -table flag)
+    # alembic.ini's `goose_retired`: no goose binary reads the database any more, so
+    # alembic_version alone records where it stands and goose's rows are left alone.
+    goose_retired: bool = False
 
     def __repr__(self) -> str:
         # The dataclass repr would show the URL's password (a log line, a traceback).
@@ -188,8 +192,8 @@ def resolve(
     )
 
     ini = _find_project_ini(env)
-    script_location, ini_goose_dir, ini_table = (
-        _read_project_ini(ini, dialect) if ini else (None, None, None)
+    script_location, ini_goose_dir, ini_table, ini_retired = (
+        _read_project_ini(ini, dialect) if ini else (None, None, None, None)
     )
     data_dir = packaged_data_dir()
     sources = (
@@ -237,6 +241,8 @@ def resolve(
         goose_table=DEFAULT_GOOSE_TABLE
         if table is None
         else check_goose_table(str(table), table_name),
+        goose_retired=bool(ini_retired)
+        and _parse_bool(f"{GOOSE_RETIRED} in {ini}", str(ini_retired)),
     )
 
 
@@ -299,17 +305,24 @@ def _find_project_ini(env: Mapping[str, str]) -> Path | None:
     return candidate.absolute() if "goose_directory" in text else None
 
 
-def _read_project_ini(ini: Path, dialect: Dialect) -> tuple[Path | None, str | None, str | None]:
+def _read_project_ini(
+    ini: Path, dialect: Dialect
+) -> tuple[Path | None, str | None, str | None, str | None]:
     from configparser import ConfigParser
 
     parser = ConfigParser(defaults={"here": str(ini.parent)})
     parser.read(ini, encoding="utf-8")
     if not parser.has_section("alembic"):
-        return None, None, None
+        return None, None, None, None
     section = parser["alembic"]
     script = section.get("script_location")
     goose = goose_directory_option(section, dialect)
-    return (Path(script) if script else None), goose, section.get("goose_table") or None
+    return (
+        (Path(script) if script else None),
+        goose,
+        section.get("goose_table") or None,
+        section.get(GOOSE_RETIRED) or None,
+    )
 
 
 def goose_directory_option(options: Mapping[str, str], dialect: Dialect) -> str | None:
@@ -353,6 +366,7 @@ class AlembicSources:
     script_location: Path | None = None
     alembic_ini: Path | None = None
     goose_table: str | None = None  # the Config's `goose_table` option (alembic.ini or code)
+    goose_retired: str | None = None  # the Config's `goose_retired` option
 
 
 def resolve_for_alembic(
@@ -389,6 +403,10 @@ def resolve_for_alembic(
     ):
         table = check_goose_table(sources.goose_table, "goose_table in the Alembic Config")
         settings = replace(settings, goose_table=table)
+    if sources.goose_retired:
+        # The stock command honours the project's retirement as llm-proxy does.
+        retired = _parse_bool(f"{GOOSE_RETIRED} in the Alembic Config", sources.goose_retired)
+        settings = replace(settings, goose_retired=retired)
     dialect = settings.dialect
     candidates = (
         (_relative_to(goose_directory_option(sources.explicit_goose, dialect), sources), "Config"),

@@ -54,6 +54,7 @@ def view_of(recorded: Snapshot, run: Run) -> DatabaseView:
         recorded.goose.current_version,
         recorded.alembic_heads,
         goose_table=recorded.goose_table,
+        goose_retired=run.settings.goose_retired,
     )
 
 
@@ -91,7 +92,8 @@ def reconcile(
     to what is applied. Nothing is written on contradicting tables."""
     if view.conflict is not None:
         return
-    goose_table.ensure(session)
+    if not run.settings.goose_retired:  # retired: goose's table is left as it is (or gone)
+        goose_table.ensure(session)
     journal.ensure(session)
     partial_runs.ensure(session)
     journal.prune(session, recorded.journal, view.applied)
@@ -114,7 +116,8 @@ def follow_stamp(
     migration below stays missing)."""
     heads = snapshot.read(session, with_journal=False).alembic_heads
     files = run.graph.by_goose_version().keys()
-    goose_table.stamp(session, files, goose_version_reached(run.graph, heads))
+    if not run.settings.goose_retired:
+        goose_table.stamp(session, files, goose_version_reached(run.graph, heads))
     journal.ensure(session)
     recorded, view = read(session, run)
     if view.conflict is not None:
@@ -131,6 +134,8 @@ def stamp_rows_sql(run: Run, source: Iterable[str], destination: Iterable[str]) 
     to `destination`, as goose writes them on a table that agrees with
     alembic_version (a row per goose file crossed going up; going down, every
     row of each, newest first)."""
+    if run.settings.goose_retired:
+        return []
     start = goose_version_reached(run.graph, source)
     end = goose_version_reached(run.graph, destination)
     crossed = sorted(

@@ -81,6 +81,7 @@ def alembic_sources(config: Any) -> llm_config.AlembicSources:
         script_location=Path(script_location) if script_location else None,
         alembic_ini=config_file,
         goose_table=_option(config, "goose_table"),
+        goose_retired=_option(config, llm_config.GOOSE_RETIRED),
     )
 
 

@@ -90,7 +90,10 @@ def goose_step(direction: str, revision_globals: Mapping[str, Any]) -> Iterator[
             f"the {dialect.name} goose files into a versions directory of their own"
         )
     version = int(revision_globals[GOOSE_VERSION])
+    # A retired project (alembic.ini's goose_retired) writes no goose rows whatever
+    # the revision says: alembic_version alone records it.
     write_rows = bool(revision_globals.get(WRITE_GOOSE_ROWS, True))
+    write_rows = write_rows and not run.settings.goose_retired
     tables = run.tables
     step = Step(name, direction, run, context)
     if write_rows and not context.as_sql:

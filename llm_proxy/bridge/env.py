@@ -371,7 +371,13 @@ def _record_heads(
     current.goose_applied = frozenset(recorded.goose.applied)
     heads = heads_after_step(current.graph, recorded.alembic_heads, revision, is_upgrade)
     goose = recorded.goose
-    view = reconcile_view(current.graph, goose.applied.keys(), goose.current_version, heads)
+    view = reconcile_view(
+        current.graph,
+        goose.applied.keys(),
+        goose.current_version,
+        heads,
+        goose_retired=current.settings.goose_retired,
+    )
     if view.conflict is None:
         heads = view.alembic_heads
     if tuple(sorted(heads)) != recorded.alembic_heads:

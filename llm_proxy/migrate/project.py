@@ -88,7 +88,20 @@ class Project:
             graph = scripts.build_graph(list(goose.values()), python)
             project = cls(settings, _not_converted(goose, graph), graph, python)
         project.check_converted_dialects()
+        project.check_retired()
         return project
+
+    def check_retired(self) -> None:
+        """A retired project writes no goose rows: a goose file still run as one
+        would write them, so goose_retired with a goose file left is refused."""
+        if not self.settings.goose_retired or not self.goose:
+            return
+        first = next(iter(self.goose.values()))
+        raise MigrateError(
+            f"{first.path}: still a goose file, but {self.settings.alembic_ini} says "
+            "goose_retired = true: convert it (`llm-proxy migrate convert`) or set "
+            "goose_retired = false"
+        )
 
     def check_converted_dialects(self) -> None:
         """Refuse, before anything runs, converted goose files written for another
@@ -163,6 +176,7 @@ class Project:
             goose.current_version,
             recorded.alembic_heads,
             goose_table=recorded.goose_table,
+            goose_retired=self.settings.goose_retired,
         )
         return DatabaseState(recorded, view, renames)
 

@@ -72,7 +72,7 @@ def status(settings: Settings) -> Status:
         else:
             partial = None
         entry = recorded.journal.get(revision)
-        if node.goose_version is not None:
+        if node.goose_version is not None and not settings.goose_retired:
             stamp = goose_times.get(node.goose_version)
         else:
             stamp = entry.applied_at if entry else None
@@ -109,14 +109,19 @@ def status(settings: Settings) -> Status:
         rows=rows,
         heads=graph.heads,
         applied_heads=graph.heads_of(set(view.applied)),
-        goose_problems=recorded.goose.problems(graph.by_goose_version()),
+        goose_problems=[]
+        if settings.goose_retired  # rows nobody writes any more: history, not a problem
+        else recorded.goose.problems(graph.by_goose_version()),
     )
 
 
 def version(settings: Settings) -> int:
-    """goose's current version: the version of the newest applied goose_db_version row."""
+    """goose's current version: the version of the newest applied goose_db_version row
+    (once goose is retired, the newest goose version alembic_version has reached)."""
     if settings.dialect.database_missing(settings):
         return 0
+    if settings.goose_retired:
+        return Project.load(settings).read_state(with_journal=False).version
     with drivers.connection(settings) as connection:
         session = Session(drivers.executor(connection), Tables.of(settings))
         return goose_table.read_state(session).current_version

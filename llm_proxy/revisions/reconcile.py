@@ -52,6 +52,7 @@ def reconcile(
     alembic_heads: Sequence[str],
     *,
     goose_table: bool = True,
+    goose_retired: bool = False,
 ) -> DatabaseView:
     """Merge goose_db_version and alembic_version into one view. `goose_applied`
     comes in the order goose applied the versions (its rows' order).
@@ -64,7 +65,12 @@ def reconcile(
     Python revisions build on, and goose's table is gone (`goose_table`
     False) while alembic_version implies goose revisions; taking those back
     would run them again.
+
+    Once goose is retired (`goose_retired`) goose's rows are history nobody
+    writes any more: alembic_version alone says what is applied.
     """
+    if goose_retired:
+        return _alembic_only(graph, alembic_heads)
     goose_by_version = graph.by_goose_version()
     goose_order = tuple(dict.fromkeys(v for v in goose_applied if v != 0))
     unknown_versions = tuple(sorted(v for v in goose_order if v not in goose_by_version))
@@ -144,6 +150,28 @@ def reconcile(
         pending=pending,
         conflict=conflict,
         goose_order=goose_order,
+    )
+
+
+def _alembic_only(graph: Graph, alembic_heads: Sequence[str]) -> DatabaseView:
+    """The view of a retired project: what alembic_version implies, and goose's
+    current version read from it (the newest goose version at or below its heads)."""
+    resolved = [(head, graph.canonical(head)) for head in alembic_heads]
+    known = [revision for _, revision in resolved if revision is not None]
+    unknown = tuple(head for head, revision in resolved if revision is None)
+    applied = graph.ancestors(known) if known else set()
+    return DatabaseView(
+        applied=frozenset(applied),
+        alembic_heads=graph.heads_of(applied) + unknown,
+        goose_current=goose_version_reached(graph, known),
+        unknown_heads=unknown,
+        pending=tuple(r for r in graph.order if r not in applied),
+        # Rolling back walks goose's order: here, the graph's.
+        goose_order=tuple(
+            version
+            for r in graph.order
+            if r in applied and (version := graph.nodes[r].goose_version) is not None
+        ),
     )
 
 
