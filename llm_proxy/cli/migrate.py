@@ -331,3 +331,27 @@ def convert(
     migrate.convert(
         settings, versions, remove_sql=remove_sql, expand_env=expand_env, report=click.echo
     )
+
+
+@migrate.command("retire-goose")
+@database_options
+@click.option(
+    "--drop-table",
+    is_flag=True,
+    help="Also drop goose's version table: the last step, it cannot be undone.",
+)
+@click.option("--undo", is_flag=True, help="Go back: goose's rows written again, from now on.")
+@handle_errors
+def retire_goose(settings: Settings, drop_table: bool, undo: bool) -> None:
+    """Once every goose file is converted and no goose binary reads the database:
+    write goose_retired = true in alembic.ini (no more goose_db_version rows;
+    status and version read alembic_version), after bringing this database's
+    alembic_version in line with goose's rows."""
+    from llm_proxy import migrate
+
+    if undo and drop_table:
+        raise click.UsageError("--undo and --drop-table cannot be used together")
+    if undo:
+        migrate.unretire_goose(settings, report=click.echo)
+    else:
+        migrate.retire_goose(settings, drop_table=drop_table, report=click.echo)

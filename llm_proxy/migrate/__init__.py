@@ -15,7 +15,8 @@ Reading: ``status``, ``version``.
 Offline and repairs: ``sql_script``, ``repair``, ``stamp`` (record a version
 as reached without running anything).
 Writing new migrations: ``create``, ``fix``; ``convert`` goose files into Python
-revisions (which call ``goose_step``).
+revisions (which call ``goose_step``); ``retire_goose`` (and ``unretire_goose``)
+once no goose binary reads the database.
 For applications that keep the loaded project: ``Project`` and ``apply_up``.
 
 Names are loaded on first use so that importing this package stays cheap.
@@ -47,6 +48,8 @@ _EXPORTS = {
     "FixResult": "authoring",
     "convert": "converting",
     "Converted": "converting",
+    "retire_goose": "retiring",
+    "unretire_goose": "retiring",
     "goose_step": "converting",
     "Project": "project",
     "DatabaseState": "project",

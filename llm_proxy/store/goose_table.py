@@ -65,6 +65,11 @@ def read_rows(session: Session) -> GooseState:
         raise StateConflict(f"cannot read {table} (goose's version table): {reason(exc)}") from exc
 
 
+def drop_sql(tables: Tables) -> str:
+    """Drop goose's table (retire-goose --drop-table: goose's history goes with it)."""
+    return f"DROP TABLE {tables.qualified(tables.goose_table)}"
+
+
 def read_state(session: Session) -> GooseState:
     """The table's state (empty when the table does not exist)."""
     return read_rows(session) if session.exists(session.tables.goose_table) else EMPTY
