@@ -256,3 +256,27 @@ def test_retiring_needs_the_project_alembic_ini(
 )
 def test_the_setting_is_written_into_the_alembic_section_only(text: str, expected: str) -> None:
     assert with_retired(text, "true") == expected
+
+
+def test_the_stock_alembic_command_refuses_a_retired_project_with_a_goose_file(
+    converted_project: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "x.db"
+    ini = converted_project / "alembic.ini"
+    ini.write_text(with_retired(ini.read_text(), "true"))
+    refused = run_alembic("upgrade", "head", cwd=converted_project, db=db)
+    assert refused.returncode != 0
+    assert "00001_initial_schema.sql" in refused.stderr and "goose_retired" in refused.stderr
+    assert not db.exists()
+
+
+def test_an_offline_script_of_a_retired_project_leaves_goose_table_alone(
+    converted_project: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "x.db"
+    assert cli("migrate", "convert", "--remove-sql", "--db", str(db)).exit_code == 0
+    assert cli("migrate", "retire-goose", "--db", str(db)).exit_code == 0
+    script = run_alembic("upgrade", "head", "--sql", cwd=converted_project, db=db)
+    assert script.returncode == 0, script.stderr
+    assert "CREATE TABLE projects" in script.stdout.replace("IF NOT EXISTS ", "")
+    assert "goose_db_version" not in script.stdout

@@ -31,6 +31,8 @@ def preamble(current: Run, start_heads: Sequence[str]) -> list[str]:
     statements: list[str] = []
     if settings.schema and settings.dialect.supports_schemas:
         statements += settings.dialect.script_schema_sql(settings.schema, create=from_empty)
+    if from_empty and settings.goose_retired:
+        return statements  # no goose binary will read it: no goose table
     if from_empty:
         return [*statements, goose_table.create_sql(tables), goose_table.insert_sql(tables, 0)]
     return [

@@ -100,7 +100,9 @@ def _with_goose_files(directory: Any, config: Any) -> Any:
             f"{config.config_file_name or 'alembic config'}: goose_directory "
             f"{goose_dir} does not exist"
         )
-    return attach_goose_directory(directory, goose_dir, settings.dialect)
+    return attach_goose_directory(
+        directory, goose_dir, settings.dialect, retired=settings.goose_retired
+    )
 
 
 class _IterablePluginModule(types.ModuleType):

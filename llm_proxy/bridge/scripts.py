@@ -192,11 +192,12 @@ def for_run(run: Run, config: Config) -> ScriptDirectory:
 
 
 def attach_goose_directory(
-    directory: ScriptDirectory, goose_dir: Path, dialect: Dialect
+    directory: ScriptDirectory, goose_dir: Path, dialect: Dialect, *, retired: bool = False
 ) -> ScriptDirectory:
     """The stock `alembic` command's directory, with the goose files of `goose_dir`
     (those of `dialect`). Problems are CommandErrors: what the stock command
-    prints as one line."""
+    prints as one line. `retired` (goose_retired): a goose file left is refused,
+    as llm-proxy refuses it (it would write goose's rows)."""
     from alembic.util import CommandError
 
     def load() -> Loaded:
@@ -206,7 +207,13 @@ def attach_goose_directory(
             # Checked before Alembic sees it: Alembic reports an unknown parent
             # with a traceback, and knows nothing of goose order.
             graph = build_graph(goose, python)
-            return Loaded(not_converted(goose, graph), python, graph, goose_dir, dialect)
+            remaining = not_converted(goose, graph)
+            if retired and remaining:
+                raise CommandError(
+                    f"{remaining[0].path}: still a goose file, but goose_retired = true: "
+                    "convert it (`llm-proxy migrate convert`) or set goose_retired = false"
+                )
+            return Loaded(remaining, python, graph, goose_dir, dialect)
         except LlmProxyError as exc:
             raise CommandError(str(exc)) from None
 
