@@ -535,3 +535,36 @@ def test_goose_current_is_taken_as_given() -> None:
     assert view.goose_highest == 3
     assert view.missing == ("00002",)
     assert view.pending == ("00002",)
+
+
+@pytest.mark.parametrize(
+    ("spec", "goose", "alembic", "goose_table", "applied", "current"),
+    [
+        pytest.param(LINEAR, (1, 2, 3), ("00002",), True, "00001 00002", 2, id="rows-ahead"),
+        pytest.param(LINEAR, (1,), ("00003",), True, "00001 00002 00003", 3, id="rows-behind"),
+        pytest.param(LINEAR, (), ("00003",), False, "00001 00002 00003", 3, id="table-dropped"),
+        pytest.param(BETWEEN, (1, 2), ("p",), True, "00001 00002 p", 2, id="python-head"),
+        pytest.param(LINEAR, (1, 2, 3), (), True, "", 0, id="nothing-recorded"),
+    ],
+)
+def test_a_retired_project_reads_alembic_version_alone(
+    spec: str,
+    goose: tuple[int, ...],
+    alembic: tuple[str, ...],
+    goose_table: bool,
+    applied: str,
+    current: int,
+) -> None:
+    """Once goose is retired its rows are history nobody writes: neither ahead of
+    alembic_version (a rollback deletes no row) nor behind it (an apply writes
+    none), nor gone, do they change what is applied; no conflict either way."""
+    built = graph(spec)
+    view = reconcile(
+        built, goose, max(goose, default=0), alembic, goose_table=goose_table, goose_retired=True
+    )
+    assert view.conflict is None
+    assert view.applied == frozenset(ids(applied))
+    assert view.pending == tuple(r for r in built.order if r not in view.applied)
+    assert view.goose_current == current
+    assert view.alembic_heads == alembic
+    assert view.missing == ()
