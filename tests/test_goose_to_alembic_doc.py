@@ -74,6 +74,9 @@ def test_the_page_has_commands_for_every_step() -> None:
         "llm-proxy migrate status",
         "llm-proxy migrate down",
         "alembic upgrade head",
+        "llm-proxy migrate convert",
+        "llm-proxy migrate retire-goose",
+        "llm-proxy migrate retire-goose --drop-table",
     ):
         assert command in script, command
 
@@ -136,11 +139,15 @@ def test_the_walk_through_runs_as_written(tmp_path: Path) -> None:
     assert "down_revision: str | Sequence[str] | None = '00006'" in source
     revision = re.search(r"^revision: str = '(\w+)'", source, re.MULTILINE).group(1)
     assert sqlite_rows(db, "SELECT version_num FROM alembic_version") == [(revision,)]
-    goose_rows = sqlite_rows(db, "SELECT version_id FROM goose_db_version ORDER BY id")
-    assert [r[0] for r in goose_rows] == [0, 1, 2, 3, 4, 5, 6]
-    # "Finishing the move": every goose file has its Python revision, the .sql stays.
+    # "Finishing the move": every goose file has its Python revision, then goose is
+    # retired (alembic.ini says so) and its table dropped, the last step.
     converted = sorted(p.stem for p in (project / "alembic" / "versions").glob("0000*.py"))
-    assert converted == sorted(p.stem for p in (project / "sql").glob("*.sql"))
+    assert converted == sorted(p.stem for p in (REPO / "sql").glob("*.sql"))
+    assert not list((project / "sql").glob("*.sql"))
+    assert "goose_retired = true" in (project / "alembic.ini").read_text(encoding="utf-8")
+    assert "Current migration version: 6" in result.stdout
+    assert "the last step, it cannot be undone" in result.stdout
+    assert not sqlite_rows(db, "SELECT name FROM sqlite_master WHERE name = 'goose_db_version'")
     assert ("region",) in sqlite_rows(db, "SELECT name FROM pragma_table_info('projects')")
     assert "goose: version 6" in result.stdout
     assert f"OK   {revision_file.name}" in result.stdout
