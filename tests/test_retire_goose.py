@@ -160,6 +160,8 @@ def test_the_whole_journey_from_goose_to_alembic_alone(
     assert "cannot be undone" in said
     assert tables_of(database) == (None, ["b2journey"])
     assert schema(database) == kept
+    again = migrate(database, "retire-goose", "--drop-table")  # nothing left to carry or drop
+    assert "dropped" not in again and tables_of(database) == (None, ["b2journey"])
     migrate(database, "down")
     migrate(database, "up")
     assert tables_of(database) == (None, ["b2journey"])  # goose's table stays gone

@@ -114,6 +114,11 @@ def _carry_history(
     retired its rows are not read, and a version they alone record would run again."""
     view, graph = state.view, project.graph
     where = project.settings.where
+    if not state.recorded.goose_table:
+        # No goose rows to carry (goose's table dropped, or never made): alembic_version
+        # is all this database records already.
+        report(f"no goose table in {where}: alembic_version already records all there is")
+        return
     if view.conflict is not None:
         raise StateConflict(f"{where}: {view.conflict.message}")
     if view.unknown_versions:
