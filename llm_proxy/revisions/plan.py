@@ -77,6 +77,23 @@ def check_runnable(view: DatabaseView) -> None:
         )
 
 
+def check_not_older_than_files(graph: Graph, view: DatabaseView) -> None:
+    """Refuse a database whose every applied version is older than the oldest goose file:
+    the files it still needs were squashed into a baseline (or removed), and running
+    the baseline over the tables it already has would fail or double them."""
+    versions = graph.by_goose_version()
+    if not versions or not view.goose_order:
+        return
+    oldest = min(versions)
+    if max(view.goose_order) < oldest:
+        raise MigrateError(
+            f"the database is at version {view.goose_current}, older than the oldest migration "
+            f"file here ({name_of(graph, versions[oldest])}, which replaced the files before "
+            f"it): first upgrade the database to version {oldest} with a release that still "
+            "has those files"
+        )
+
+
 def check_consistent(view: DatabaseView, *, rolling_back: bool = False) -> None:
     """Refuse to run anything on tables that contradict each other, but for
     rolling back when that is the way out the conflict names."""
@@ -126,6 +143,7 @@ def plan_up(
     """(target revision or None for all heads, revisions to apply in order).
     As goose's `up-to`, only migrations up to the target count: a missing one
     above it is no reason to refuse."""
+    check_not_older_than_files(graph, view)
     check_runnable(view)
     check_consistent(view)
     target = resolve_target(graph, to) if to is not None else None
