@@ -1,0 +1,175 @@
+"""`migrate squash --through VERSION`: a baseline for new databases built from the schema
+the squashed files create, while databases at or past VERSION keep their history."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import (
+    BOOKKEEPING,
+    SQL_DIR,
+    run_cli,
+    settings_for,
+    sqlite_dump,
+    sqlite_rows,
+    write_migration,
+)
+
+from llm_proxy import config as llm_config
+from llm_proxy import migrate
+from llm_proxy.db import drivers
+from llm_proxy.errors import MigrateError, SquashError, StatementFailed
+from llm_proxy.validate.roundtrip import scratch_database
+from llm_proxy.validate.squashing import squash
+
+THROUGH = "4"  # the shipped history has six files: 1..4 squashed, 5 and 6 run after
+
+
+def _copy_shipped(source: Path, target: Path) -> Path:
+    target.mkdir(parents=True)
+    for file in source.glob("*.sql"):
+        shutil.copy(file, target / file.name)
+    return target
+
+
+def catalog_schema(settings: llm_config.Settings) -> list[str]:
+    """The user schema as the database's catalogs describe it (version tables left out)."""
+    with drivers.connection(settings) as connection:
+        return settings.dialect.dump_schema(drivers.executor(connection), BOOKKEEPING).statements
+
+
+def goose_versions(settings: llm_config.Settings) -> list[int]:
+    with drivers.connection(settings) as connection:
+        rows = drivers.rows(connection, "SELECT version_id FROM goose_db_version ORDER BY id")
+    return [int(row[0]) for row in rows]
+
+
+def _round_trip(full: llm_config.Settings, squashed_dir: Path, url_or_db: dict) -> None:
+    """`full` runs the whole history; a new database runs the squashed directory."""
+    squashed = settings_for(migrations_dir=str(squashed_dir), **url_or_db)
+    squash(squashed, THROUGH)
+    names = sorted(p.name for p in squashed_dir.glob("*.sql"))
+    assert names[0] == "00004_squashed_baseline.sql" and len(names) == 3
+    migrate.up(full, to=THROUGH)
+    with scratch_database(squashed) as fresh:
+        migrate.up(fresh, to=THROUGH)
+        # goose reads a new database built from the baseline as being at VERSION.
+        assert goose_versions(fresh) == [0, 4]
+        assert catalog_schema(fresh) == catalog_schema(full)
+        migrate.up(fresh)
+        migrate.up(full)
+        assert goose_versions(fresh) == [0, 4, 5, 6]
+        assert catalog_schema(fresh) == catalog_schema(full)
+
+
+def test_round_trip_sqlite(tmp_path: Path) -> None:
+    full = settings_for(db=str(tmp_path / "full.db"), migrations_dir=str(SQL_DIR))
+    squashed_dir = _copy_shipped(SQL_DIR, tmp_path / "squashed")
+    _round_trip(full, squashed_dir, {"db": str(tmp_path / "unused.db")})
+
+
+def test_round_trip_postgres(tmp_path: Path, postgres_url: str) -> None:
+    full = settings_for(database_url=postgres_url, migrations_dir=str(SQL_DIR / "postgres"))
+    squashed_dir = _copy_shipped(SQL_DIR / "postgres", tmp_path / "squashed")
+    _round_trip(full, squashed_dir, {"database_url": postgres_url})
+
+
+def test_round_trip_mariadb(tmp_path: Path, mysql_url: str) -> None:
+    full = settings_for(database_url=mysql_url, migrations_dir=str(SQL_DIR / "mysql"))
+    squashed_dir = _copy_shipped(SQL_DIR / "mysql", tmp_path / "squashed")
+    _round_trip(full, squashed_dir, {"database_url": mysql_url})
+
+
+@pytest.fixture
+def squashed_pair(tmp_path: Path) -> tuple[Path, Path]:
+    """(the full shipped SQLite history, a copy squashed through 4)."""
+    full = _copy_shipped(SQL_DIR, tmp_path / "full")
+    squashed = _copy_shipped(SQL_DIR, tmp_path / "squashed")
+    squash(settings_for(db=str(tmp_path / "unused.db"), migrations_dir=str(squashed)), THROUGH)
+    return full, squashed
+
+
+def test_database_past_version_keeps_history(tmp_path: Path, squashed_pair) -> None:
+    full, squashed = squashed_pair
+    db = str(tmp_path / "old.db")
+    migrate.up(settings_for(db=db, migrations_dir=str(full)), to="5")
+    before = sqlite_rows(Path(db), "SELECT version_id FROM goose_db_version ORDER BY id")
+    result = run_cli("migrate", "up", "--db", db, "--migrations-dir", str(squashed))
+    assert result.returncode == 0, result.stderr
+    assert "00004_squashed_baseline" not in result.stdout + result.stderr  # never run there
+    after = sqlite_rows(Path(db), "SELECT version_id FROM goose_db_version ORDER BY id")
+    assert after == [*before, (6,)]
+
+
+def test_database_below_version_is_refused(tmp_path: Path, squashed_pair) -> None:
+    full, squashed = squashed_pair
+    db = tmp_path / "older.db"
+    migrate.up(settings_for(db=str(db), migrations_dir=str(full)), to="2")
+    before = sqlite_dump(db)
+    result = run_cli("migrate", "up", "--db", str(db), "--migrations-dir", str(squashed))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "version 2" in lines[0] and "00004_squashed_baseline.sql" in lines[0]
+    assert "release that still has" in lines[0]
+    assert sqlite_dump(db) == before
+    with pytest.raises(MigrateError, match="upgrade the database to version 4"):
+        migrate.up(settings_for(db=str(db), migrations_dir=str(squashed)), to="6")
+
+
+def test_baseline_down_is_refused(tmp_path: Path, squashed_pair) -> None:
+    _, squashed = squashed_pair
+    db = tmp_path / "new.db"
+    settings = settings_for(db=str(db), migrations_dir=str(squashed))
+    migrate.up(settings, to=THROUGH)
+    before = sqlite_dump(db)
+    with pytest.raises(StatementFailed, match="squashed baseline and cannot be rolled back"):
+        migrate.down(settings)
+    assert sqlite_dump(db) == before
+
+
+def test_seed_rows_are_kept(tmp_path: Path, migrations_dir: Path) -> None:
+    write_migration(
+        migrations_dir,
+        "00001_plans.sql",
+        "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, note BLOB);\n"
+        "INSERT INTO plans (id, name, price, note) VALUES (1, 'it''s free', 0.0, NULL);\n"
+        "INSERT INTO plans (id, name, price, note) VALUES (2, 'pro', 9.5, X'00ff');",
+        "DROP TABLE plans;",
+    )
+    write_migration(migrations_dir, "00002_more.sql", "ALTER TABLE plans ADD COLUMN tier INTEGER;")
+    squash(settings_for(db=str(tmp_path / "unused.db"), migrations_dir=str(migrations_dir)), "2")
+    db = tmp_path / "new.db"
+    migrate.up(settings_for(db=str(db), migrations_dir=str(migrations_dir)))
+    assert sqlite_rows(db, "SELECT id, name, price, note, tier FROM plans ORDER BY id") == [
+        (1, "it's free", 0.0, None, None),
+        (2, "pro", 9.5, b"\x00\xff", None),
+    ]
+
+
+def test_cli_archive_and_bad_version(tmp_path: Path) -> None:
+    directory = _copy_shipped(SQL_DIR, tmp_path / "sql")
+    before = sorted(p.name for p in directory.iterdir())
+    bad = run_cli("migrate", "squash", "--through", "7", "--migrations-dir", str(directory))
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0 and "--through 7" in bad.stderr
+    assert sorted(p.name for p in directory.iterdir()) == before
+    archive = tmp_path / "archive"
+    result = run_cli(
+        "migrate", "squash", "--through", "3", "--archive", str(archive),
+        "--migrations-dir", str(directory), "--db", str(tmp_path / "unused.db"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in archive.iterdir()) == before[:3]
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "00003_squashed_baseline.sql",
+        *before[3:],
+    ]
+    assert not (tmp_path / "unused.db").exists()  # only a scratch database was used
+
+
+def test_python_revision_on_squashed_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SquashError, match="--through 9"):
+        squash(settings_for(db=str(tmp_path / "x.db"), migrations_dir=str(SQL_DIR)), "9")
