@@ -10,6 +10,7 @@ import pytest
 from conftest import (
     BOOKKEEPING,
     SQL_DIR,
+    goose_apply,
     run_cli,
     settings_for,
     sqlite_dump,
@@ -115,7 +116,7 @@ def test_database_below_version_is_refused(tmp_path: Path, squashed_pair) -> Non
     assert "version 2" in lines[0] and "00004_squashed_baseline.sql" in lines[0]
     assert "release that still has" in lines[0]
     assert sqlite_dump(db) == before
-    with pytest.raises(MigrateError, match="upgrade the database to version 4"):
+    with pytest.raises(MigrateError, match="upgrade it to version 4"):
         migrate.up(settings_for(db=str(db), migrations_dir=str(squashed)), to="6")
 
 
@@ -173,3 +174,16 @@ def test_cli_archive_and_bad_version(tmp_path: Path) -> None:
 def test_python_revision_on_squashed_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SquashError, match="--through 9"):
         squash(settings_for(db=str(tmp_path / "x.db"), migrations_dir=str(SQL_DIR)), "9")
+
+
+def test_removed_files_without_baseline_still_run_as_goose_runs_them(tmp_path: Path) -> None:
+    """Only a squashed baseline makes an older database a refusal: goose applies the files
+    it has above a database whose old files were deleted, and so does llm-proxy."""
+    directory = _copy_shipped(SQL_DIR, tmp_path / "sql")
+    db = tmp_path / "goose.db"
+    for file in sorted(directory.glob("*.sql"))[:2]:
+        goose_apply(db, file)
+        file.unlink()
+    migrate.up(settings_for(db=str(db), migrations_dir=str(directory)))
+    rows = sqlite_rows(db, "SELECT version_id FROM goose_db_version ORDER BY id")
+    assert rows == [(0,), (1,), (2,), (3,), (4,), (5,), (6,)]

@@ -21,6 +21,12 @@ def baseline_name(version_spelling: str) -> str:
     return f"{version_spelling}_{BASELINE_DESCRIPTION}.sql"
 
 
+def is_baseline_name(name: str) -> bool:
+    """Whether a goose file name is a squashed baseline's (revisions/plan.py refuses
+    databases older than it)."""
+    return name.endswith(f"_{BASELINE_DESCRIPTION}.sql")
+
+
 def down_refusal_message(version: int) -> str:
     """What rolling the baseline back says."""
     return (

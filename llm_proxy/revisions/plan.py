@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from llm_proxy.errors import MigrateError, StateConflict
+from llm_proxy.goose.baseline import is_baseline_name
 
 from .graph import Graph
 from .reconcile import DatabaseView
@@ -78,19 +79,20 @@ def check_runnable(view: DatabaseView) -> None:
 
 
 def check_not_older_than_files(graph: Graph, view: DatabaseView) -> None:
-    """Refuse a database whose every applied version is older than the oldest goose file:
-    the files it still needs were squashed into a baseline (or removed), and running
-    the baseline over the tables it already has would fail or double them."""
+    """Refuse a database whose every applied version is older than a squashed baseline
+    that is the oldest goose file: the files it still needs were squashed, and running
+    the baseline over the tables it already has would fail or double them. (Without a
+    baseline goose runs the files it has, and so do we.)"""
     versions = graph.by_goose_version()
     if not versions or not view.goose_order:
         return
     oldest = min(versions)
-    if max(view.goose_order) < oldest:
+    name = name_of(graph, versions[oldest])
+    if is_baseline_name(name) and max(view.goose_order) < oldest:
         raise MigrateError(
-            f"the database is at version {view.goose_current}, older than the oldest migration "
-            f"file here ({name_of(graph, versions[oldest])}, which replaced the files before "
-            f"it): first upgrade the database to version {oldest} with a release that still "
-            "has those files"
+            f"the database is at version {view.goose_current}, older than the squashed "
+            f"baseline {name}: first upgrade it to version {oldest} with a release that "
+            "still has the files the baseline replaced"
         )
 
 
