@@ -17,11 +17,15 @@ from conftest import (
     sqlite_rows,
     write_migration,
 )
+from stock_alembic import copy_project, run_alembic
 
 from llm_proxy import config as llm_config
 from llm_proxy import migrate
 from llm_proxy.db import drivers
 from llm_proxy.errors import MigrateError, SquashError, StatementFailed
+from llm_proxy.goose.baseline import baseline_name, is_baseline_name, render_baseline
+from llm_proxy.goose.directives import read_directives
+from llm_proxy.goose.parser import parse_sections
 from llm_proxy.validate.roundtrip import scratch_database
 from llm_proxy.validate.squashing import squash
 
@@ -187,3 +191,121 @@ def test_removed_files_without_baseline_still_run_as_goose_runs_them(tmp_path: P
     migrate.up(settings_for(db=str(db), migrations_dir=str(directory)))
     rows = sqlite_rows(db, "SELECT version_id FROM goose_db_version ORDER BY id")
     assert rows == [(0,), (1,), (2,), (3,), (4,), (5,), (6,)]
+
+
+def test_baseline_text_is_a_goose_file_with_a_refused_down() -> None:
+    """Statements holding semicolons stay whole; Down is the one refusing statement."""
+    text = render_baseline(
+        7,
+        "00001_a.sql",
+        "00007_b.sql",
+        ["CREATE TABLE t (a TEXT DEFAULT ';' CHECK (a <> 'x;y'));", "CREATE INDEX i ON t (a)"],
+        ["INSERT INTO t (a) VALUES ('1;2')"],
+        'SELECT * FROM "nope"',
+    )
+    up, down = parse_sections(text)
+    assert [s.strip() for s in up.statements] == [
+        "CREATE TABLE t (a TEXT DEFAULT ';' CHECK (a <> 'x;y'));",
+        "CREATE INDEX i ON t (a);",
+        "INSERT INTO t (a) VALUES ('1;2');",
+    ]
+    assert up.use_tx
+    assert [s.strip() for s in down.statements] == ['SELECT * FROM "nope";']
+    assert read_directives(text, "x.sql").baseline
+    assert not read_directives("-- +goose Up\nSELECT 1;\n", "x.sql").baseline
+    assert is_baseline_name(baseline_name("00007"))
+
+
+SEED = {
+    "postgres": (
+        "CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT NOT NULL, free BOOLEAN,"
+        " since TIMESTAMPTZ, note BYTEA);\n"
+        "INSERT INTO plans VALUES (1, 'it''s free', TRUE, '2024-01-02 03:04:05+00', '\\x00ff');"
+    ),
+    "mysql": (
+        "CREATE TABLE plans (id INTEGER PRIMARY KEY, name VARCHAR(50) NOT NULL, free BOOLEAN,"
+        " since DATETIME(6), note VARBINARY(8));\n"
+        "INSERT INTO plans VALUES (1, 'it''s free\\\\', TRUE, '2024-01-02 03:04:05', X'00ff');"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mysql"])
+def test_seed_rows_are_kept_on_servers(
+    request: pytest.FixtureRequest, tmp_path: Path, migrations_dir: Path, kind: str
+) -> None:
+    url = request.getfixturevalue("postgres_url" if kind == "postgres" else "mysql_url")
+    write_migration(migrations_dir, "00001_plans.sql", SEED[kind], "DROP TABLE plans;")
+    settings = settings_for(database_url=url, migrations_dir=str(migrations_dir))
+    squash(settings, "1")
+    migrate.up(settings)
+    with drivers.connection(settings) as connection:
+        rows = drivers.rows(connection, "SELECT id, name, free, note FROM plans")
+        since = drivers.rows(connection, "SELECT since FROM plans")[0][0]
+    assert [(r[0], r[1], bool(r[2]), bytes(r[3])) for r in rows] == [
+        (1, "it's free" + ("\\" if kind == "mysql" else ""), True, b"\x00\xff")
+    ]
+    assert (since.year, since.month, since.day, since.hour) == (2024, 1, 2, 3)
+
+
+def test_postgres_objects_the_dump_does_not_cover_are_refused(
+    tmp_path: Path, migrations_dir: Path, postgres_url: str
+) -> None:
+    write_migration(
+        migrations_dir,
+        "00001_view.sql",
+        "CREATE TABLE t (a INTEGER);\nCREATE VIEW v AS SELECT a FROM t;",
+        "DROP VIEW v;\nDROP TABLE t;",
+    )
+    settings = settings_for(database_url=postgres_url, migrations_dir=str(migrations_dir))
+    with pytest.raises(SquashError, match="view v"):
+        squash(settings, "1")
+    assert [p.name for p in migrations_dir.iterdir()] == ["00001_view.sql"]
+
+
+def test_mariadb_objects_the_dump_does_not_cover_are_refused(
+    tmp_path: Path, migrations_dir: Path, mysql_url: str
+) -> None:
+    write_migration(
+        migrations_dir,
+        "00001_view.sql",
+        "CREATE TABLE t (a INTEGER);\nCREATE VIEW v AS SELECT a FROM t;",
+        "DROP VIEW v;\nDROP TABLE t;",
+    )
+    settings = settings_for(database_url=mysql_url, migrations_dir=str(migrations_dir))
+    with pytest.raises(SquashError, match="view v"):
+        squash(settings, "1")
+    assert [p.name for p in migrations_dir.iterdir()] == ["00001_view.sql"]
+
+
+def test_postgres_baseline_builds_in_the_configured_schema(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Names in the baseline are unqualified: it builds in --schema as the history does."""
+    squashed_dir = _copy_shipped(SQL_DIR / "postgres", tmp_path / "squashed")
+    squash(settings_for(database_url=postgres_url, migrations_dir=str(squashed_dir)), THROUGH)
+    full = settings_for(
+        database_url=postgres_url, migrations_dir=str(SQL_DIR / "postgres"), schema="full"
+    )
+    fresh = settings_for(database_url=postgres_url, migrations_dir=str(squashed_dir), schema="app")
+    migrate.up(full)
+    migrate.up(fresh)
+    assert catalog_schema(fresh) == catalog_schema(full)
+    assert goose_versions(fresh) == [0, 4, 5, 6]
+
+
+def test_stock_alembic_refuses_a_database_below_the_baseline(tmp_path: Path, squashed_pair) -> None:
+    full, squashed = squashed_pair
+    db = tmp_path / "older.db"
+    migrate.up(settings_for(db=str(db), migrations_dir=str(full)), to="2")
+    before = sqlite_dump(db)
+    project = copy_project(tmp_path / "project")
+    result = run_alembic(
+        "upgrade",
+        "head",
+        cwd=project,
+        env={"DATABASE_PATH": str(db), "LLM_PROXY_MIGRATIONS_DIR": str(squashed)},
+    )
+    assert result.returncode != 0
+    assert "older than the squashed baseline 00004_squashed_baseline.sql" in result.stderr
+    assert sqlite_dump(db) == before
