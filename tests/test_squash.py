@@ -175,7 +175,7 @@ def test_cli_archive_and_bad_version(tmp_path: Path) -> None:
     assert not (tmp_path / "unused.db").exists()  # only a scratch database was used
 
 
-def test_python_revision_on_squashed_file_is_refused(tmp_path: Path) -> None:
+def test_unknown_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SquashError, match="--through 9"):
         squash(settings_for(db=str(tmp_path / "x.db"), migrations_dir=str(SQL_DIR)), "9")
 
@@ -309,3 +309,29 @@ def test_stock_alembic_refuses_a_database_below_the_baseline(tmp_path: Path, squ
     assert result.returncode != 0
     assert "older than the squashed baseline 00004_squashed_baseline.sql" in result.stderr
     assert sqlite_dump(db) == before
+
+
+def test_converted_file_is_refused(tmp_path: Path) -> None:
+    """A goose file converted into a Python revision is no goose file to squash."""
+    project = copy_project(tmp_path / "project")
+    db = str(tmp_path / "unused.db")
+    converted = run_cli("migrate", "convert", "2", "--db", db, cwd=project)
+    assert converted.returncode == 0, converted.stderr
+    before = sorted(p.name for p in (project / "sql").iterdir())
+    result = run_cli("migrate", "squash", "--through", "3", "--db", db, cwd=project)
+    assert result.returncode != 0
+    assert "00002_add_deactivated_at.py" in result.stderr and "converted" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert sorted(p.name for p in (project / "sql").iterdir()) == before
+
+
+def test_python_revision_on_a_squashed_file_is_refused(tmp_path: Path) -> None:
+    """Its parent would be gone: squash through a version below it only."""
+    project = copy_project(tmp_path / "project")
+    db = str(tmp_path / "unused.db")
+    created = run_cli("migrate", "create", "add_thing", "--python", "--db", db, cwd=project)
+    assert created.returncode == 0, created.stderr
+    result = run_cli("migrate", "squash", "--through", "6", "--db", db, cwd=project)
+    assert result.returncode != 0
+    assert "builds on 00006" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
