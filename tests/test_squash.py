@@ -335,3 +335,18 @@ def test_python_revision_on_a_squashed_file_is_refused(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "builds on 00006" in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_validate_accepts_a_squashed_directory(tmp_path: Path, squashed_pair) -> None:
+    """No not-idempotent / down-not-reverse warnings for the baseline (it runs only on new
+    databases, its Down refuses on purpose); --apply rolls back down to the baseline only."""
+    _, squashed = squashed_pair
+    db = str(tmp_path / "unused.db")
+    lint = run_cli("migrate", "validate", "--migrations-dir", str(squashed), "--db", db)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "squashed_baseline" not in lint.stdout + lint.stderr
+    applied = run_cli(
+        "migrate", "validate", "--apply", "--migrations-dir", str(squashed), "--db", db
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "0 errors, 0 warnings" in applied.stdout + applied.stderr
