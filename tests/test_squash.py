@@ -86,7 +86,7 @@ def _round_trip(full: llm_config.Settings, squashed_dir: Path, url_or_db: dict) 
         # goose reads a new database built from the baseline as being at VERSION.
         assert goose_versions(fresh) == [0, 4]
         at_version = catalog_schema(full)
-        assert len(at_version[0]) > 10 and len(at_version[1]) > 20  # the shipped schema
+        assert len(at_version[0]) >= 3 and len(at_version[1]) > 20  # the shipped schema
         assert catalog_schema(fresh) == at_version
         migrate.up(fresh)
         migrate.up(full)
