@@ -51,6 +51,11 @@ class DatabaseNewerThanCode(LlmProxyError):
     """The database has a version applied that no migration known here defines."""
 
 
+class SquashError(LlmProxyError):
+    """`migrate squash` cannot write a baseline (a bad version, an object the dump
+    does not cover); the directory is left as it was."""
+
+
 class ValidateError(LlmProxyError):
     """`migrate validate` could not run (for example: no scratch database)."""
 

@@ -72,6 +72,7 @@ def refuse(view: DatabaseView, steps: Iterable[Any] | None, run: Run, *, stampin
     if not moves:
         plan.check_consistent(view)  # even with nothing to do, as `up` refuses
     if any(step.is_upgrade for step in moves):
+        plan.check_not_older_than_files(run.graph, view)
         plan.check_runnable(view)
         plan.check_consistent(view)
         option = STOCK_ALLOW_MISSING if run.stock else "--allow-missing"

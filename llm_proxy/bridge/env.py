@@ -23,6 +23,7 @@ from typing import Any
 from llm_proxy.db import drivers, locks
 from llm_proxy.db.engine import create_engine
 from llm_proxy.errors import LlmProxyError, LockTimeout, MigrationError
+from llm_proxy.revisions import plan
 from llm_proxy.revisions.reconcile import DatabaseView, heads_after_step
 from llm_proxy.revisions.reconcile import reconcile as reconcile_view
 from llm_proxy.store import alembic_table, journal, snapshot
@@ -255,6 +256,9 @@ def _prepare(
     else:
         start = view.alembic_heads
     if current.steps is None:
+        if not alembic_api.is_stamp(context):
+            # Before Alembic plans: it would stop at the revision no file defines any more.
+            plan.check_not_older_than_files(current.graph, view)
         steps = alembic_api.planned_steps(context, migration_context, start)
         bookkeeping.refuse(view, steps, current, stamping=alembic_api.is_stamp(context))
     # else: steps llm-proxy planned under this lock by the same rules (revisions/plan.py).

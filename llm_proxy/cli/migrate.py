@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -355,3 +356,26 @@ def retire_goose(settings: Settings, drop_table: bool, undo: bool) -> None:
         migrate.unretire_goose(settings, report=click.echo)
     else:
         migrate.retire_goose(settings, drop_table=drop_table, report=click.echo)
+
+
+@migrate.command()
+@database_options
+@click.option(
+    "--through",
+    "through",
+    required=True,
+    metavar="VERSION",
+    help="The last goose file to squash: files up to it become one baseline at VERSION.",
+)
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Move the squashed files into this directory instead of deleting them.",
+)
+@handle_errors
+def squash(settings: Settings, through: str, archive: Path | None) -> None:
+    """Replace the goose files up to VERSION by one baseline built from the schema they
+    create (run on a scratch database of the same kind as the one configured)."""
+    from llm_proxy.validate.squashing import squash as squash_files
+
+    squash_files(settings, through, archive=archive, report=click.echo)

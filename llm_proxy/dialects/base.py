@@ -13,7 +13,8 @@ need connection details take a ``Target`` (``config.Settings`` is one).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -34,6 +35,20 @@ _LOCKING_PHRASE = re.compile(
 )
 
 MIGRATION_SAVEPOINT = "llm_proxy_attempt"
+
+
+@dataclass(frozen=True)
+class SchemaDump:
+    """A database's schema as statements that rebuild it, and its tables in an order
+    in which they can be filled (each after the tables it references)."""
+
+    statements: list[str]
+    tables: list[str]
+
+
+# Runs one catalog query and returns its rows (the dialect builds the SQL, the
+# caller owns the connection: dialects do no I/O of their own).
+Query = Callable[[str], list[tuple[Any, ...]]]
 
 
 def locked_tables(statement: str) -> list[str]:
@@ -300,6 +315,33 @@ class Dialect:
         """Try the migration lock without waiting, held until the current
         transaction ends (commit or rollback); None where no such lock exists."""
         return None
+
+    # ------------------------------------------------------------ squash (schema dump)
+
+    def dump_schema(self, query: Query, exclude: Collection[str] = ()) -> SchemaDump:
+        """The statements that rebuild the user schema of the connected database (not
+        tables in `exclude`: the version tables), read from its catalogs through `query`,
+        in an order that runs. SquashError for an object the dump does not cover."""
+        raise NotImplementedError
+
+    def refusal_sql(self, message: str) -> str:
+        """One statement that always fails with `message` (a baseline's Down)."""
+        raise NotImplementedError
+
+    def value_literal(self, value: Any) -> str:
+        """A row's value as SQL text, for the seed rows a baseline keeps."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self.bytes_literal(bytes(value))
+        return self.literal(str(value))  # text, dates, decimals: the database parses them
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"X'{value.hex()}'"
 
     def create_database_sql(self, name: str) -> list[str]:
         """Statements that create an empty database (for validate's scratch database)."""

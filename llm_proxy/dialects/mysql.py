@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from llm_proxy import urls
-from llm_proxy.errors import ConfigError
+from llm_proxy.errors import ConfigError, SquashError
 
-from .base import Dialect, Target
+from .base import Dialect, Query, SchemaDump, Target
 
 LOCK_NAME_PREFIX = "llm-proxy-migrations"
 _LOCK_NAME_LIMIT = 64  # MariaDB's limit on GET_LOCK names
@@ -94,6 +95,47 @@ class MySQLDialect(Dialect):
 
     def user_tables_sql(self) -> str:
         return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+
+    def dump_schema(self, query: Query, exclude: Collection[str] = ()) -> SchemaDump:
+        # SHOW CREATE TABLE is the server's own catalog rendering, foreign keys inline:
+        # tables are ordered so that each comes after the tables it references, else by
+        # name (create_time has whole seconds: no stable order).
+        kinds = query(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() ORDER BY table_name"
+        )
+        uncovered = [f"view {name}" for name, kind in kinds if kind != "BASE TABLE"]
+        uncovered += [
+            f"{str(kind).lower()} {name}"
+            for kind, name in query(
+                "SELECT routine_type, routine_name FROM information_schema.routines "
+                "WHERE routine_schema = DATABASE() UNION ALL SELECT 'trigger', trigger_name "
+                "FROM information_schema.triggers WHERE trigger_schema = DATABASE()"
+            )
+        ]
+        if uncovered:
+            raise SquashError(
+                f"cannot squash: the schema holds objects the dump does not rebuild "
+                f"({', '.join(sorted(uncovered))}); keep the history as it is"
+            )
+        tables = [str(name) for name, kind in kinds if kind == "BASE TABLE" and name not in exclude]
+        references: dict[str, set[str]] = {name: set() for name in tables}
+        for table, referenced in query(
+            "SELECT table_name, referenced_table_name FROM "
+            "information_schema.referential_constraints WHERE constraint_schema = DATABASE()"
+        ):
+            if table in references and referenced != table:
+                references[table].add(str(referenced))
+        ordered = _parents_first(tables, references)
+        statements = []
+        for name in ordered:
+            text = str(query(f"SHOW CREATE TABLE {self.quote(name)}")[0][1])
+            # The next AUTO_INCREMENT value is data, not schema.
+            statements.append(re.sub(r" AUTO_INCREMENT=\d+", "", text))
+        return SchemaDump(statements=statements, tables=ordered)
+
+    def refusal_sql(self, message: str) -> str:
+        return f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = {self.literal(message)}"
 
     def with_goose_tls_files(self, url: str, files: Mapping[str, str]) -> str:
         # SQLAlchemy's PyMySQL dialect reads ssl_ca/ssl_cert/ssl_key from the query;
@@ -249,3 +291,24 @@ def _error_code(error: BaseException) -> int | None:
 
 
 MYSQL = MySQLDialect()
+
+
+def _parents_first(tables: list[str], references: Mapping[str, set[str]]) -> list[str]:
+    """`tables` in their order, but each after the tables it references."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered or name not in references:
+            return
+        if name in visiting:
+            raise SquashError(f"cannot squash: tables reference each other in a cycle ({name})")
+        visiting.add(name)
+        for parent in sorted(references[name]):
+            visit(parent)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for table in tables:
+        visit(table)
+    return ordered

@@ -6,13 +6,13 @@ import contextlib
 import math
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from llm_proxy import urls
-from llm_proxy.errors import ConfigError
+from llm_proxy.errors import ConfigError, SquashError
 
-from .base import Dialect, Target
+from .base import Dialect, Query, SchemaDump, Target
 
 # The advisory lock key the Go llm-proxy used, so both never migrate at once.
 ADVISORY_LOCK_KEY = 3141592653
@@ -125,6 +125,60 @@ class PostgreSQLDialect(Dialect):
         return (
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         )
+
+    # ------------------------------------------------------------ squash (schema dump)
+
+    def dump_schema(self, query: Query, exclude: Collection[str] = ()) -> SchemaDump:
+        # From the catalogs of current_schema(): each table with its columns and its
+        # primary key, unique, check and exclusion constraints, then its other indexes,
+        # then foreign keys last (every table they name exists by then). Names stay
+        # unqualified so that the baseline builds in whichever schema it runs in.
+        _refuse_uncovered(query)
+        tables = [
+            (oid, name)
+            for oid, name in query(
+                "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                "AND c.relkind = 'r' ORDER BY c.oid"
+            )
+            if name not in exclude
+        ]
+        schema = str(query("SELECT quote_ident(current_schema())")[0][0])
+        created, indexes, foreign_keys = [], [], []
+        for oid, name in tables:
+            table = self.quote(name)
+            lines = [self._column_sql(row) for row in query(_COLUMNS_SQL.format(oid=int(oid)))]
+            for conname, contype, definition in query(_CONSTRAINTS_SQL.format(oid=int(oid))):
+                clause = f"CONSTRAINT {self.quote(conname)} {definition}"
+                if contype == "f":
+                    foreign_keys.append(f"ALTER TABLE {table} ADD {clause}")
+                else:
+                    lines.append(clause)
+            created.append(f"CREATE TABLE {table} (\n    " + ",\n    ".join(lines) + "\n)")
+            for (definition,) in query(_INDEXES_SQL.format(oid=int(oid))):
+                indexes.append(str(definition).replace(f" ON {schema}.", " ON ", 1))
+        # Creation order: a foreign key could only name a table that existed already.
+        return SchemaDump(
+            statements=[*created, *indexes, *foreign_keys], tables=[str(n) for _, n in tables]
+        )
+
+    def _column_sql(self, row: tuple[Any, ...]) -> str:
+        name, type_sql, not_null, default, identity, generated = row
+        text = f"{self.quote(name)} {type_sql}"
+        if generated == "s":
+            text += f" GENERATED ALWAYS AS ({default}) STORED"
+        elif identity:
+            kind = "ALWAYS" if identity == "a" else "BY DEFAULT"
+            text += f" GENERATED {kind} AS IDENTITY"
+        elif default is not None:
+            text += f" DEFAULT {default}"
+        return text + (" NOT NULL" if not_null else "")
+
+    def refusal_sql(self, message: str) -> str:
+        return f"DO $$ BEGIN RAISE EXCEPTION '%', {self.literal(message)}; END $$"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"'\\x{value.hex()}'::bytea"
 
     # ------------------------------------------------------------ URLs
 
@@ -277,3 +331,52 @@ class PostgreSQLDialect(Dialect):
 
 
 POSTGRESQL = PostgreSQLDialect()
+
+
+_COLUMNS_SQL = (
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+    "pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated "
+    "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "WHERE a.attrelid = {oid} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+)
+# NOT NULL is a column property here (contype 'n' exists only from PostgreSQL 18).
+_CONSTRAINTS_SQL = (
+    "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conrelid = {oid} AND contype IN ('p', 'u', 'c', 'x', 'f') "
+    "ORDER BY CASE contype WHEN 'p' THEN 0 ELSE 1 END, oid"
+)
+# Indexes a constraint owns come with the constraint.
+_INDEXES_SQL = (
+    "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = {oid} "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
+    "AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) ORDER BY i.indexrelid"
+)
+# Objects of the schema the dump does not rebuild: refused rather than lost.
+_UNCOVERED_SQL = (
+    "SELECT 'view ' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('v', 'm', 'f', 'p') "
+    "UNION ALL SELECT 'sequence ' || c.relname FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+    "AND c.relkind = 'S' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid "
+    "AND d.deptype = 'i') "
+    "UNION ALL SELECT 'function ' || p.proname FROM pg_proc p "
+    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() "
+    "UNION ALL SELECT 'type ' || t.typname FROM pg_type t "
+    "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = current_schema() "
+    "AND t.typtype IN ('e', 'd', 'r') "
+    "UNION ALL SELECT 'trigger ' || g.tgname FROM pg_trigger g JOIN pg_class c "
+    "ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND NOT g.tgisinternal "
+    "UNION ALL SELECT 'comment on ' || c.relname FROM pg_description d JOIN pg_class c "
+    "ON c.oid = d.objoid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND d.classoid = 'pg_class'::regclass"
+)
+
+
+def _refuse_uncovered(query: Query) -> None:
+    found = [str(row[0]) for row in query(_UNCOVERED_SQL)]
+    if found:
+        raise SquashError(
+            f"cannot squash: the schema holds objects the dump does not rebuild "
+            f"({', '.join(sorted(found))}); keep the history as it is"
+        )

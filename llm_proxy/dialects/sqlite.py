@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from llm_proxy import urls
 from llm_proxy.errors import ConfigError, DatabaseUnavailable, reason
 
-from .base import Dialect, Target
+from .base import Dialect, Query, SchemaDump, Target
 
 # sqlite3_busy_timeout takes milliseconds as a C int; Python's sqlite3 passes
 # timeout * 1000, which past this overflows into "do not wait at all". The
@@ -42,6 +42,34 @@ class SQLiteDialect(Dialect):
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
             "AND name NOT LIKE 'sqlite_%'"
         )
+
+    def dump_schema(self, query: Query, exclude: Collection[str] = ()) -> SchemaDump:
+        # sqlite_master keeps each object's CREATE text as the database holds it now
+        # (renames rewritten), in creation order: replaying it in that order rebuilds
+        # tables, indexes, views and triggers alike. sqlite_* objects are internal.
+        rows = query(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+            "ORDER BY rowid"
+        )
+        kept = [
+            (kind, name, str(sql))
+            for kind, name, table, sql in rows
+            if not str(name).startswith("sqlite_") and table not in exclude
+        ]
+        return SchemaDump(
+            statements=[sql for _, _, sql in kept],
+            tables=[str(name) for kind, name, _ in kept if kind == "table"],
+        )
+
+    def refusal_sql(self, message: str) -> str:
+        # SQLite has no statement that raises outside a trigger: reading a table that
+        # cannot exist fails with "no such table: <message>".
+        return f"SELECT * FROM {self.quote(message)}"
+
+    def value_literal(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return super().value_literal(value)
 
     def split_for_driver(self, statement: str) -> list[str]:
         """goose's SQLite driver runs a statement string whole, however many statements it

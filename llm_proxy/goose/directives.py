@@ -25,6 +25,9 @@ STATEMENT_TIMEOUT = "statement-timeout"
 # `-- llm-proxy: allow RULE reason` silences a lint finding (validate/allow.py); it
 # may stand before the first statement too, so the `after` reader must pass over it.
 ALLOW = "allow"
+# `-- llm-proxy: baseline` marks a squashed baseline (goose/baseline.py): databases that
+# ran the files it replaced recorded their checksums, not its own.
+BASELINE = "baseline"
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
@@ -48,12 +51,14 @@ class FileDirectives:
 
     lock_timeout: float | None = None
     statement_timeout: float | None = None
+    baseline: bool = False
 
 
 def read_directives(text: str, path: str) -> FileDirectives:
     """The lock-timeout and statement-timeout lines of a file's leading comments.
     A bad value or a word given twice is a MigrationError naming path:line."""
     found: dict[str, float] = {}
+    baseline = False
     for number, raw in enumerate(_lines(text), start=1):
         line = raw.lstrip("\ufeff").strip()
         if line and not line.startswith("--"):
@@ -65,6 +70,7 @@ def read_directives(text: str, path: str) -> FileDirectives:
         if not line.replace(" ", "").startswith(PREFIX.replace(" ", "")):
             continue
         word, _, value = line.split(":", 1)[1].strip().partition(" ")
+        baseline = baseline or word == BASELINE
         if word not in (LOCK_TIMEOUT, STATEMENT_TIMEOUT):
             continue
         if word in found:
@@ -73,7 +79,7 @@ def read_directives(text: str, path: str) -> FileDirectives:
             found[word] = parse_duration(value)
         except ValueError as exc:
             raise MigrationError(f"{path}:{number}: {PREFIX} {word}: {exc}") from None
-    return FileDirectives(found.get(LOCK_TIMEOUT), found.get(STATEMENT_TIMEOUT))
+    return FileDirectives(found.get(LOCK_TIMEOUT), found.get(STATEMENT_TIMEOUT), baseline)
 
 
 def _lines(text: str) -> Iterator[str]:

@@ -213,8 +213,15 @@ class Project:
         """Applied revisions whose file changed since it was applied (checksum differs)."""
         from llm_proxy.store import journal
 
-        applied = [r for r in self.graph.order if r in state.view.applied]
+        # A squashed baseline stands in for files whose checksums the database recorded.
+        applied = [
+            r for r in self.graph.order if r in state.view.applied and not self._is_baseline(r)
+        ]
         return journal.modified(state.recorded.journal, applied, self.paths)
+
+    def _is_baseline(self, revision: str) -> bool:
+        migration = self.goose.get(revision)
+        return migration is not None and migration.directives.baseline
 
     # ------------------------------------------------------------ running
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from llm_proxy.errors import MigrateError, StateConflict
+from llm_proxy.goose.baseline import is_baseline_name
 
 from .graph import Graph
 from .reconcile import DatabaseView
@@ -77,6 +78,24 @@ def check_runnable(view: DatabaseView) -> None:
         )
 
 
+def check_not_older_than_files(graph: Graph, view: DatabaseView) -> None:
+    """Refuse a database whose every applied version is older than a squashed baseline
+    that is the oldest goose file: the files it still needs were squashed, and running
+    the baseline over the tables it already has would fail or double them. (Without a
+    baseline goose runs the files it has, and so do we.)"""
+    versions = graph.by_goose_version()
+    if not versions or not view.goose_order:
+        return
+    oldest = min(versions)
+    name = name_of(graph, versions[oldest])
+    if is_baseline_name(name) and max(view.goose_order) < oldest:
+        raise MigrateError(
+            f"the database is at version {view.goose_current}, older than the squashed "
+            f"baseline {name}: first upgrade it to version {oldest} with a release that "
+            "still has the files the baseline replaced"
+        )
+
+
 def check_consistent(view: DatabaseView, *, rolling_back: bool = False) -> None:
     """Refuse to run anything on tables that contradict each other, but for
     rolling back when that is the way out the conflict names."""
@@ -126,6 +145,7 @@ def plan_up(
     """(target revision or None for all heads, revisions to apply in order).
     As goose's `up-to`, only migrations up to the target count: a missing one
     above it is no reason to refuse."""
+    check_not_older_than_files(graph, view)
     check_runnable(view)
     check_consistent(view)
     target = resolve_target(graph, to) if to is not None else None

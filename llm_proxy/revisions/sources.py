@@ -24,7 +24,12 @@ from .graph import AFTER_MARKER, Graph, Node
 
 _MARKER_SCAN_BYTES = 8192
 # The other `-- llm-proxy:` words a file's leading comments may hold (not parents).
-OTHER_WORDS = (directives.LOCK_TIMEOUT, directives.STATEMENT_TIMEOUT, directives.ALLOW)
+OTHER_WORDS = (
+    directives.LOCK_TIMEOUT,
+    directives.STATEMENT_TIMEOUT,
+    directives.ALLOW,
+    directives.BASELINE,
+)
 
 
 def read_after_marker(path: Path) -> tuple[str, ...] | None:

@@ -22,6 +22,8 @@ from llm_proxy.errors import (
     reason,
     user_message,
 )
+from llm_proxy.goose.baseline import is_baseline_name
+from llm_proxy.goose.files import discover
 from llm_proxy.goose.parser import GooseParseError
 from llm_proxy.store.tables import is_bookkeeping_table
 
@@ -97,10 +99,17 @@ def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> 
     """Apply everything, roll everything back (down-to 0), apply again, on ``scratch``.
 
     Returns an ``apply`` error for the first failure (naming its file, line and statement) and
-    an ``apply-leftover`` warning when tables survive the full rollback."""
+    an ``apply-leftover`` warning when tables survive the full rollback. A squashed
+    baseline's Down refuses on purpose: the rollback stops at it (down-to its version)."""
+    floor = _rollback_floor(scratch)
+    back = (
+        "rolling every migration back (down-to 0)"
+        if floor == 0
+        else f"rolling back to the squashed baseline (down-to {floor})"
+    )
     phases: list[tuple[int, str, Callable[[], object]]] = [
         (0, "applying every migration (up)", lambda: migrate.up(scratch)),
-        (1, "rolling every migration back (down-to 0)", lambda: migrate.down_to(scratch, "0")),
+        (1, back, lambda: migrate.down_to(scratch, str(floor))),
         (0, "applying every migration again (up)", lambda: migrate.up(scratch)),
     ]
     findings: list[Finding] = []
@@ -112,7 +121,7 @@ def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> 
                 raise
             findings.append(_failure_finding(exc, label, report, directory))
             return findings
-        if direction == 1:
+        if direction == 1 and floor == 0:
             left = _leftover_tables(scratch)
             if left:
                 findings.append(
@@ -126,6 +135,14 @@ def round_trip(scratch: llm_config.Settings, report: Report, directory: str) -> 
                     )
                 )
     return findings
+
+
+def _rollback_floor(settings: llm_config.Settings) -> int:
+    """0, or the version of a squashed baseline that is the oldest goose file."""
+    files = discover(settings.migrations_dir)
+    if files and is_baseline_name(files[0].name):
+        return files[0].version
+    return 0
 
 
 def _migration_failure(exc: BaseException) -> bool:
