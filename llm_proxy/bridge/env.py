@@ -277,11 +277,7 @@ def _read_only(context: Any, current: Run, target_metadata: Any) -> None:
         # Nothing to read and nothing may be created: an empty in-memory
         # database stands in (under the file's URL, which `current -v` shows),
         # so the command shows what an empty one shows.
-        import sqlite3
-
-        stand_in = sqlalchemy.create_engine(
-            settings.url, creator=lambda: sqlite3.connect(":memory:")
-        )
+        stand_in = sqlalchemy.create_engine(settings.url, creator=settings.dialect.empty_stand_in)
         with stand_in.connect() as connection:
             context.configure(connection=connection, **options)
             context.run_migrations()

@@ -201,6 +201,11 @@ class Dialect:
         """True when the database surely holds nothing (a SQLite file not yet made)."""
         return False
 
+    def empty_stand_in(self) -> Any:
+        """A DBAPI connection to an empty database of this kind, that creates nothing:
+        what a read-only command reads where `database_missing` is True."""
+        raise NotImplementedError(f"{self.label} databases are never missing")
+
     # ------------------------------------------------------------ connections
 
     def driver(self) -> Any:

@@ -162,6 +162,11 @@ class SQLiteDialect(Dialect):
         path = target.sqlite_path
         return path is None or not path.exists()
 
+    def empty_stand_in(self) -> Any:
+        import sqlite3
+
+        return sqlite3.connect(":memory:")
+
     # ------------------------------------------------------------ connections
 
     def busy_timeout(self, target: Target) -> float:
