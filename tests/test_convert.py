@@ -185,6 +185,21 @@ def test_convert_takes_the_versions_it_is_given(small_project: Path, tmp_path: P
     assert unknown.exit_code != 0 and "7" in unknown.stderr
 
 
+@pytest.mark.parametrize("version", ["²", "١"])
+def test_convert_reads_versions_as_goose_does(
+    small_project: Path, tmp_path: Path, version: str
+) -> None:
+    # Python's str.isdigit() takes '²' (and int() then fails), int() takes
+    # Arabic-Indic digits: goose reads ASCII digits only.
+    write_migration(small_project / "sql", "00001_t1.sql", "CREATE TABLE t1 (a int);")
+    result = cli("migrate", "convert", version, "--db", str(tmp_path / "x.db"))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: version {version} is no goose file in {small_project / 'sql'}"
+    ]
+    assert not list((small_project / "alembic" / "versions").glob("*.py"))
+
+
 def test_the_offline_script_is_the_same_after_convert(tmp_path: Path, monkeypatch) -> None:
     root = copy_project(tmp_path / "project")
     monkeypatch.chdir(root)

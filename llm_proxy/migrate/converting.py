@@ -19,6 +19,7 @@ from llm_proxy.config import Settings
 from llm_proxy.errors import MigrateError
 from llm_proxy.goose.migration import GooseMigration
 from llm_proxy.goose.python_revision import render, uses_envsub
+from llm_proxy.revisions.plan import parse_version
 
 from .project import Project
 
@@ -87,7 +88,7 @@ def _chosen(project: Project, versions: Sequence[str]) -> list[GooseMigration]:
         return sorted(by_version.values(), key=lambda m: m.version)
     chosen = {}
     for version in versions:
-        number = int(version) if version.isdigit() else None
+        number = parse_version(version)  # ASCII digits, as goose reads them
         if number is None or number not in by_version:
             converted = number is not None and number in project.graph.by_goose_version()
             why = "is already a Python revision" if converted else "is no goose file"
