@@ -28,6 +28,16 @@ DEFAULT_DDL_LOCK_TIMEOUT = 5.0
 DEFAULT_DDL_LOCK_RETRIES = 5
 DEFAULT_STATEMENT_TIMEOUT = 0.0  # off: long data migrations are legitimate
 DEFAULT_GOOSE_TABLE = "goose_db_version"  # goose's -table default
+# How the migration lock is held (db/locks.py): "advisory" (a session lock on the
+# migration's own connection), "table" (a committed lease row in
+# llm_proxy_migration_lock), or "auto": the lease where a session lock means
+# nothing (a connection pooler in front of PostgreSQL, a Galera cluster).
+LOCK_STRATEGIES = ("auto", "advisory", "table")
+# A lease not renewed for this long is taken over: a killed holder blocks the
+# others at most this long. The holder renews it at every migration and between
+# the statements of a NO TRANSACTION file, so it must outlast one statement
+# that runs outside a transaction (and, on MySQL, one DDL statement).
+DEFAULT_LOCK_LEASE = 60.0
 GOOSE_RETIRED = "goose_retired"  # alembic.ini's [alembic] key: goose no longer runs here
 
 
@@ -52,11 +62,16 @@ class Settings:
     # alembic.ini's `goose_retired`: no goose binary reads the database any more, so
     # alembic_version alone records where it stands and goose's rows are left alone.
     goose_retired: bool = False
+    lock_strategy: str = "auto"
+    lock_lease: float = DEFAULT_LOCK_LEASE
+    # A direct connection (past a pooler) the advisory lock is held on; SQLAlchemy
+    # form, may contain a password like `url`.
+    lock_url: str | None = None
 
     def __repr__(self) -> str:
         # The dataclass repr would show the URL's password (a log line, a traceback).
         fields = ", ".join(
-            f"{name}={urls.redact(value) if name == 'url' else value!r}"
+            f"{name}={urls.redact(value) if name in ('url', 'lock_url') and value else value!r}"
             for name, value in vars(self).items()
         )
         return f"Settings({fields})"
@@ -177,6 +192,9 @@ def resolve(
     ddl_lock_retries: int | str | None = None,
     statement_timeout: float | str | None = None,
     goose_table: str | None = None,
+    lock_strategy: str | None = None,
+    lock_lease: float | str | None = None,
+    lock_url: str | None = None,
 ) -> Settings:
     """Build Settings from explicit values (flags), then the environment, then defaults."""
     env = os.environ if env is None else env
@@ -216,6 +234,19 @@ def resolve(
     if table is None and ini_table:
         table, table_name = ini_table, f"goose_table in {ini}"
 
+    strategy, strategy_name = _chosen(lock_strategy, env, "LLM_PROXY_LOCK_STRATEGY")
+    lease, lease_name = _chosen(lock_lease, env, "LLM_PROXY_LOCK_LEASE")
+    lock_target = lock_url or env.get("LLM_PROXY_MIGRATION_DATABASE_URL") or None
+    lock_target_name = "--lock-url" if lock_url else "LLM_PROXY_MIGRATION_DATABASE_URL"
+    lock_choice = _lock_choice(
+        dialect,
+        str(strategy).strip().lower() if strategy is not None else "auto",
+        strategy_name,
+        DEFAULT_LOCK_LEASE if lease is None else _parse_lease(lease_name, lease),
+        lock_target,
+        lock_target_name,
+    )
+
     return Settings(
         dialect=dialect,
         url=sa_url,
@@ -243,7 +274,57 @@ def resolve(
         else check_goose_table(str(table), table_name),
         goose_retired=bool(ini_retired)
         and _parse_bool(f"{GOOSE_RETIRED} in {ini}", str(ini_retired)),
+        lock_strategy=lock_choice[0],
+        lock_lease=lock_choice[1],
+        lock_url=lock_choice[2],
     )
+
+
+def _parse_lease(name: str, value: str | float) -> float:
+    seconds = _parse_duration_setting(name, value)
+    if seconds <= 0:
+        raise ConfigError(f"{name} must be longer than 0 seconds, not {value!r}")
+    return seconds
+
+
+def _lock_choice(
+    dialect: Dialect,
+    strategy: str,
+    strategy_name: str,
+    lease: float,
+    lock_url: str | None,
+    lock_url_name: str,
+) -> tuple[str, float, str | None]:
+    """(strategy, lease, lock URL in SQLAlchemy form), checked against the database."""
+    if strategy not in LOCK_STRATEGIES:
+        raise ConfigError(
+            f"{strategy_name}={strategy!r}: choose one of {', '.join(LOCK_STRATEGIES)}"
+        )
+    if not dialect.is_server:
+        # One file, one machine: the lock file is the lock.
+        if strategy == "table":
+            raise ConfigError(
+                f"{strategy_name}=table: SQLite is locked by a file beside the database; "
+                "a lease row is for PostgreSQL and MySQL"
+            )
+        if lock_url:
+            raise ConfigError(f"{lock_url_name}: SQLite needs no separate lock connection")
+        return strategy, lease, None
+    if not lock_url:
+        return strategy, lease, None
+    if strategy == "table":
+        raise ConfigError(
+            f"{lock_url_name} holds the advisory lock on a direct connection; "
+            f"{strategy_name}=table keeps a lease row and needs none: drop one of them"
+        )
+    lock_dialect, sa_lock_url = dialects.from_url(lock_url)
+    if lock_dialect is not dialect:
+        raise ConfigError(
+            f"{lock_url_name} is a {lock_dialect.label} URL but the database is "
+            f"{dialect.label}: give a direct URL to the same database"
+        )
+    sa_lock_url, _ = lock_dialect.finish_url(sa_lock_url, None)
+    return "advisory", lease, sa_lock_url
 
 
 def _choose_database(
@@ -346,6 +427,9 @@ X_ARGUMENTS = (
     "statement_timeout",
     "goose_table",
     "allow_missing",
+    "lock_strategy",
+    "lock_lease",
+    "lock_url",
 )
 
 
@@ -394,6 +478,9 @@ def resolve_for_alembic(
         ddl_lock_retries=explicit.get("ddl_lock_retries"),
         statement_timeout=explicit.get("statement_timeout"),
         goose_table=explicit.get("goose_table"),
+        lock_strategy=explicit.get("lock_strategy"),
+        lock_lease=explicit.get("lock_lease"),
+        lock_url=explicit.get("lock_url"),
         env=env_and_file,
     )
     if (

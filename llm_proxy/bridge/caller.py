@@ -51,7 +51,8 @@ def _locked(connection: Any, settings: Settings, run: Run) -> Iterator[None]:
         )
     run.caller_transaction = in_transaction
     query = _query(connection, commit=not in_transaction)
-    with locks.hold_on(settings, query, in_transaction=in_transaction, on_wait=run.report):
+    raw = connection.connection.driver_connection
+    with locks.hold_on(settings, query, in_transaction=in_transaction, on_wait=run.report, raw=raw):
         restore = dialect.prepare_connection(connection)
         try:
             yield

@@ -182,6 +182,7 @@ def _run_online(context: Any, current: Run, target_metadata: Any) -> None:
     # MySQL the lock lives on the migration's session, so a killed migrator's
     # statement still running on the server keeps the next one waiting.
     with lock.hold(on_wait=current.report) as locked:
+        current.lease = lock.lease
         engine = create_engine(settings, session=locked)
         with engine.connect() as connection:
             _migrate(context, current, connection, target_metadata)
@@ -206,6 +207,15 @@ def _migrate(context: Any, current: Run, connection: Any, target_metadata: Any) 
     # the next transaction to begin, or for the end of the run.
     event.listen(connection, "begin", timer.flush)
     event.listen(connection, "rollback", timer.discard)
+    if current.lease is not None:
+        lease = current.lease
+
+        def renew(connection: Any) -> None:
+            # In the migration's own transaction: on PostgreSQL the row stays locked
+            # until it commits, so no claimant takes over a long migration.
+            lease.renew(lease.renew_on or connection.connection.driver_connection)
+
+        event.listen(connection, "begin", renew)
     try:
         # A caller's transaction (a connection passed in) holds everything.
         with contextlib.nullcontext() if current.caller_transaction else connection.begin():

@@ -36,6 +36,9 @@ class Run:
     report: Report | None = None
     # The DBAPI connection that holds the migration lock; env.py migrates on it.
     locked_connection: Any = None
+    # The lease lock's claim (db/lease.py) when the lock is a lease: renewed at the
+    # start of every migration and between a NO TRANSACTION file's statements.
+    lease: Any = None
     python_scripts: list[Any] | None = None  # Alembic's, when already loaded
     script_directory: Any = None  # built once per run (see scripts.for_run)
     allow_missing: bool = False  # goose's --allow-missing (`-x allow_missing=true`)

@@ -121,12 +121,18 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
     with context.autocommit_block():
         session = _Session.of(context.connection)
         execute = session.execute
+        raw = context.connection.connection.driver_connection
+        lease = run.lease
+        if lease is not None:
+            lease.renew(lease.renew_on or raw)
         total = len(section.statements)
         for sql in partial_runs.start_sql(tables, revision, direction, total):
             execute(sql)
 
         def progress(done: int) -> None:
             execute(partial_runs.progress_sql(tables, revision, done))
+            if lease is not None:  # each statement commits alone: keep the lease alive
+                lease.renew_if_due(lease.renew_on or raw)
 
         def untouched() -> None:  # gave up on its first statement: as if never started
             execute(partial_runs.clear_sql(tables, revision))

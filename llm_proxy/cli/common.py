@@ -100,6 +100,26 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="goose's version table, as goose's -table names it "
         "[env LLM_PROXY_GOOSE_TABLE; alembic.ini goose_table; default goose_db_version].",
     )
+    @click.option(
+        "--lock-strategy",
+        type=click.Choice(["auto", "advisory", "table"], case_sensitive=False),
+        default=None,
+        help="How the migration lock is held on PostgreSQL/MySQL: a session advisory lock, "
+        "a lease row in llm_proxy_migration_lock, or auto (the lease behind a connection "
+        "pooler or on a Galera cluster) [env LLM_PROXY_LOCK_STRATEGY; default auto].",
+    )
+    @click.option(
+        "--lock-lease",
+        metavar="DURATION",
+        help="How long a lease lock lasts unless renewed: another process takes over a "
+        "killed holder's lease after this [env LLM_PROXY_LOCK_LEASE; default 60s].",
+    )
+    @click.option(
+        "--lock-url",
+        metavar="URL",
+        help="A direct connection to the same database (past PgBouncer) that holds the "
+        "advisory lock [env LLM_PROXY_MIGRATION_DATABASE_URL].",
+    )
     @functools.wraps(func)
     def wrapper(
         db: str | None,
@@ -111,6 +131,9 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ddl_lock_retries: str | None,
         statement_timeout: str | None,
         goose_table: str | None,
+        lock_strategy: str | None,
+        lock_lease: str | None,
+        lock_url: str | None,
         **kwargs: Any,
     ) -> Any:
         try:
@@ -124,6 +147,9 @@ def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 ddl_lock_retries=ddl_lock_retries,
                 statement_timeout=statement_timeout,
                 goose_table=goose_table,
+                lock_strategy=lock_strategy,
+                lock_lease=lock_lease,
+                lock_url=lock_url,
             )
         except ConfigError as exc:
             fail(str(exc))

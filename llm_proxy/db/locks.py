@@ -6,11 +6,17 @@ No lock outlives its holder, so a crash never leaves the database locked:
   filelock library), dropped by the kernel when the process dies;
 - ``SessionLock`` (PostgreSQL advisory lock, MySQL ``GET_LOCK``): held on
   the migration's own session, so it lasts exactly as long as the work on
-  the server does, even when a killed migrator's statement still runs there.
+  the server does, even when a killed migrator's statement still runs there;
+  with ``--lock-url``, on a direct connection of its own (past a pooler);
+- ``LeaseLock`` (``--lock-strategy table``, db/lease.py): a committed row with
+  a lease, for where a session lock means nothing; a killed holder's lease
+  runs out.
 
-``for_database`` chooses once; ``hold`` yields the DBAPI connection the
-migration must run on, already locked. Waiting is reported once and ends
-with a clear error after the timeout.
+``for_database`` chooses from the settings; with ``auto`` (the default) the
+connection decides: a pooler or a Galera cluster gets the lease. ``hold``
+yields the DBAPI connection the migration must run on, already locked; the
+lock's ``lease`` (None for the others) is what the run renews. Waiting is
+reported once and ends with a clear error after the timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from llm_proxy.dialects.sqlite import make_directory
 from llm_proxy.errors import DatabaseUnavailable, LockTimeout, MigrateError
 
 from . import drivers
+from . import lease as leases
 
 POLL_SECONDS = 0.1
 WAITING_MESSAGE = "waiting for migration lock held by another process..."
@@ -49,6 +56,8 @@ def timeout_error(settings: Settings) -> LockTimeout:
 
 class FileLock:
     """SQLite: `<database>.migrate-lock`, flocked. The file itself stays (empty)."""
+
+    lease: leases.Lease | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -144,45 +153,162 @@ class SessionLock:
                 with contextlib.suppress(Exception):
                     query(self.release_sql)
 
+    lease: leases.Lease | None = None  # a session lock needs no renewing
+
     @contextmanager
-    def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
-        """The lock on a new connection, which is then in transaction mode, ready
-        to be handed to SQLAlchemy."""
-        connection = drivers.connect(self.settings, autocommit=True)
+    def hold(self, on_wait: OnWait = None, connection: Any = None) -> Iterator[Any]:
+        """The lock on a new connection (or `connection`, autocommit, which is then
+        this lock's to close), which is then in transaction mode, ready to be handed
+        to SQLAlchemy. With --lock-url the lock is held on a direct connection of
+        its own, taken before the migration's connection is opened."""
+        if self.settings.lock_url is not None and connection is None:
+            # The direct lock first: waiting for it takes no pooled connection.
+            with (
+                self._held_directly(on_wait),
+                _in_transaction_mode(drivers.connect(self.settings)) as migrating,
+            ):
+                yield migrating
+            return
+        connection = connection or drivers.connect(self.settings, autocommit=True)
         try:
-
-            def query(sql: str) -> Any:
-                found = drivers.rows(connection, sql)
-                return found[0][0] if found else None
-
-            with self.held_by(query, on_wait):
-                drivers.set_autocommit(connection, False)
-                try:
-                    yield connection
-                finally:
-                    # Back to autocommit so that the release statement runs on its own.
-                    with contextlib.suppress(Exception):
-                        connection.rollback()
-                        drivers.set_autocommit(connection, True)
+            with (
+                self.held_by(_first_value(connection), on_wait),
+                _in_transaction_mode(connection, close=False) as migrating,
+            ):
+                yield migrating
         finally:
             drivers.close_quietly(connection)
 
+    @contextmanager
+    def _held_directly(self, on_wait: OnWait) -> Iterator[None]:
+        from dataclasses import replace
 
-MigrationLock = FileLock | SessionLock
+        assert self.settings.lock_url is not None
+        direct = drivers.connect(replace(self.settings, url=self.settings.lock_url))
+        try:
+            with self.held_by(_first_value(direct), on_wait):
+                yield
+        finally:
+            drivers.close_quietly(direct)
+
+
+class LeaseLock:
+    """The lease row (db/lease.py), taken and renewed on the migration's own
+    connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lease: leases.Lease | None = leases.Lease(settings)
+
+    @contextmanager
+    def hold(self, on_wait: OnWait = None, connection: Any = None) -> Iterator[Any]:
+        connection = connection or drivers.connect(self.settings, autocommit=True)
+        lease = self.lease
+        assert lease is not None
+        try:
+            lease.take(connection, on_wait)
+            try:
+                with _in_transaction_mode(connection, close=False) as migrating:
+                    yield migrating
+            finally:
+                lease.release(connection)
+        finally:
+            drivers.close_quietly(connection)
+
+    @contextmanager
+    def held(self, on_wait: OnWait = None) -> Iterator[None]:
+        """The lease on a connection of its own, which also renews it (for a
+        caller's connection, whose transactions are the caller's)."""
+        lease = self.lease
+        assert lease is not None
+        with drivers.connection(self.settings) as own:
+            lease.take(own, on_wait)
+            lease.renew_on = own
+            try:
+                yield
+            finally:
+                lease.release(own)
+
+
+class AutoLock:
+    """`--lock-strategy auto`: the session lock, unless the connection shows that
+    it would not keep other migrators out (dialect.session_lock_unsound)."""
+
+    def __init__(self, settings: Settings, statements: tuple[str, str]) -> None:
+        self.settings = settings
+        self.statements = statements
+        self.lease: leases.Lease | None = None
+        self.why_lease: str | None = None  # what the connection showed
+
+    def choose(self, connection: Any) -> SessionLock | LeaseLock:
+        self.why_lease = self.settings.dialect.session_lock_unsound(connection)
+        if self.why_lease is None:
+            return SessionLock(self.settings, *self.statements)
+        chosen = LeaseLock(self.settings)
+        self.lease = chosen.lease
+        return chosen
+
+    @contextmanager
+    def hold(self, on_wait: OnWait = None) -> Iterator[Any]:
+        connection = drivers.connect(self.settings, autocommit=True)
+        try:
+            chosen = self.choose(connection)
+        except BaseException:
+            drivers.close_quietly(connection)
+            raise
+        with chosen.hold(on_wait, connection) as migrating:
+            yield migrating
+
+
+def _first_value(connection: Any) -> SessionQuery:
+    def query(sql: str) -> Any:
+        found = drivers.rows(connection, sql)
+        return found[0][0] if found else None
+
+    return query
+
+
+@contextmanager
+def _in_transaction_mode(connection: Any, *, close: bool = True) -> Iterator[Any]:
+    """`connection` out of autocommit for the migration, back in afterwards (so a
+    release statement runs on its own)."""
+    try:
+        drivers.set_autocommit(connection, False)
+        try:
+            yield connection
+        finally:
+            with contextlib.suppress(Exception):
+                connection.rollback()
+                drivers.set_autocommit(connection, True)
+    finally:
+        if close:
+            drivers.close_quietly(connection)
+
+
+MigrationLock = FileLock | SessionLock | LeaseLock | AutoLock
 
 
 def for_database(settings: Settings) -> MigrationLock:
-    """The lock this database uses."""
+    """The lock this database uses, as --lock-strategy and --lock-url say."""
     statements = settings.dialect.lock_statements(settings)
     if statements is None:
         return FileLock(settings)
-    return SessionLock(settings, *statements)
+    if settings.lock_strategy == "table":
+        return LeaseLock(settings)
+    if settings.lock_strategy == "advisory" or settings.lock_url is not None:
+        return SessionLock(settings, *statements)
+    return AutoLock(settings, statements)
 
 
 @contextmanager
 def hold_on(
-    settings: Settings, query: SessionQuery, *, in_transaction: bool, on_wait: OnWait = None
-) -> Iterator[None]:
+    settings: Settings,
+    query: SessionQuery,
+    *,
+    in_transaction: bool,
+    on_wait: OnWait = None,
+    raw: Any = None,
+) -> Iterator[leases.Lease | None]:
     """The migration lock for a connection the caller opened, which `query` runs
     statements on.
 
@@ -194,15 +320,28 @@ def hold_on(
     (the caller's COMMIT or ROLLBACK releases it). On SQLite the caller's write
     transaction itself keeps every other writer, migrators included, waiting
     until it ends; the lock file only covers the command. A database with
-    neither (MySQL) cannot do this: refused."""
+    neither (MySQL) cannot do this: refused. A lease (--lock-strategy table, or
+    auto on `raw`, the caller's DBAPI connection, behind a pooler or on Galera)
+    lives on a connection of its own instead."""
     lock = for_database(settings)
     if isinstance(lock, FileLock):
         with lock.held(on_wait):
-            yield
+            yield None
+        return
+    if isinstance(lock, AutoLock):
+        if raw is not None:
+            lock = lock.choose(raw)
+        else:
+            lock = SessionLock(settings, *lock.statements)
+    if isinstance(lock, LeaseLock):
+        # A committed row: taken, renewed and released on a connection of our own, so
+        # nothing of it joins (or waits for) the caller's transaction.
+        with lock.held(on_wait):
+            yield lock.lease
         return
     if not in_transaction:
         with lock.held_by(query, on_wait):
-            yield
+            yield None
         return
     try_sql = settings.dialect.transaction_lock_sql(settings)
     if try_sql is None:
@@ -211,4 +350,4 @@ def hold_on(
             "transaction ends: pass a connection outside a transaction"
         )
     with SessionLock(settings, try_sql, None).held_by(query, on_wait):
-        yield
+        yield None

@@ -321,6 +321,36 @@ class Dialect:
         transaction ends (commit or rollback); None where no such lock exists."""
         return None
 
+    def session_lock_unsound(self, connection: Any) -> str | None:
+        """Why a session lock taken on this DBAPI connection would not keep other
+        migrators out (a connection pooler, a multi-primary cluster), for messages;
+        None when it would."""
+        return None
+
+    # ------------------------------------------------------------ the lease lock's SQL
+
+    def lease_table_sql(self, table: str) -> str:
+        """CREATE TABLE IF NOT EXISTS for the lease lock's table (`table` qualified)."""
+        raise NotImplementedError(f"{self.label} has no lease lock")
+
+    def now_sql(self) -> str:
+        """The database's clock now (UTC where the type has no zone), to the microsecond:
+        every lease time is the database's, never a process's."""
+        raise NotImplementedError(f"{self.label} has no lease lock")
+
+    def later_sql(self, seconds: float) -> str:
+        """`now_sql()` plus `seconds`."""
+        raise NotImplementedError(f"{self.label} has no lease lock")
+
+    def lock_row_nowait_sql(self) -> str:
+        """What ends a SELECT that locks its rows, failing at once when one is locked."""
+        return "FOR UPDATE NOWAIT"
+
+    def is_contention_error(self, error: BaseException) -> bool:
+        """True for an error that means another session got there first (a duplicate
+        key, a row locked, a deadlock or a cluster's certification failure)."""
+        return False
+
     # ------------------------------------------------------------ squash (schema dump)
 
     def dump_schema(self, query: Query, exclude: Collection[str] = ()) -> SchemaDump:

@@ -284,6 +284,42 @@ class MySQLDialect(Dialect):
         name = self.literal(self.lock_name(target))
         return f"SELECT GET_LOCK({name}, 0)", f"SELECT RELEASE_LOCK({name})"
 
+    def session_lock_unsound(self, connection: Any) -> str | None:
+        # Galera replicates rows, not GET_LOCK: each node grants it on its own.
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SELECT @@wsrep_on")
+            value = cursor.fetchone()[0]
+        except Exception as exc:
+            if _error_code(exc) == 1193:  # unknown system variable: no wsrep at all
+                return None
+            raise
+        finally:
+            cursor.close()
+        if str(value).upper() in ("1", "ON"):
+            return "a Galera cluster (wsrep_on): GET_LOCK holds on one node only"
+        return None
+
+    def lease_table_sql(self, table: str) -> str:
+        # Galera certifies rows by primary key: the key is what makes two nodes' claims
+        # conflict.
+        return (
+            f"CREATE TABLE IF NOT EXISTS {table} (lock_name VARCHAR(64) NOT NULL PRIMARY KEY, "
+            "holder VARCHAR(255) NOT NULL, acquired_at DATETIME(6) NOT NULL, "
+            "renewed_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
+        )
+
+    def now_sql(self) -> str:
+        return "UTC_TIMESTAMP(6)"  # NOW() follows each session's time_zone
+
+    def later_sql(self, seconds: float) -> str:
+        return f"UTC_TIMESTAMP(6) + INTERVAL {round(seconds * 1_000_000)} MICROSECOND"
+
+    def is_contention_error(self, error: BaseException) -> bool:
+        # duplicate key, lock wait (MariaDB's NOWAIT), deadlock (also Galera's
+        # certification failure), MySQL's NOWAIT
+        return _error_code(error) in {1062, 1205, 1213, 3572}
+
 
 def _error_code(error: BaseException) -> int | None:
     args = getattr(error, "args", ())

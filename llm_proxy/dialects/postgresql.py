@@ -248,7 +248,11 @@ class PostgreSQLDialect(Dialect):
             raise self.unavailable(target, exc) from None
 
     def engine_connect_args(self, target: Target) -> dict[str, Any]:
-        args: dict[str, Any] = {"connect_timeout": 10}
+        # psycopg prepares a statement run five times; behind PgBouncer in transaction
+        # pooling the next transaction may land on a backend that never saw it
+        # ('prepared statement "_pg3_0" does not exist'). Migrations gain nothing
+        # from prepared statements, so none are made.
+        args: dict[str, Any] = {"connect_timeout": 10, "prepare_threshold": None}
         options = self.libpq_options(target)
         if options:
             args["options"] = options
@@ -317,6 +321,39 @@ class PostgreSQLDialect(Dialect):
     def transaction_lock_sql(self, target: Target) -> str:
         # The same key: transaction-level and session-level requests conflict.
         return f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})"
+
+    def session_lock_unsound(self, connection: Any) -> str | None:
+        # A pooler (PgBouncer, ...) answers the startup itself and hands the client a
+        # made-up backend key; the server's own pid differs. In transaction pooling a
+        # session lock then stays on a backend other clients get next.
+        claimed = connection.info.backend_pid
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            actual = cursor.fetchone()[0]
+        if claimed == actual:
+            return None
+        return (
+            f"a connection pooler answers for the server (backend pid {claimed} at "
+            f"connect, {actual} on the server)"
+        )
+
+    def lease_table_sql(self, table: str) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {table} (lock_name VARCHAR(64) PRIMARY KEY, "
+            "holder VARCHAR(255) NOT NULL, acquired_at TIMESTAMPTZ NOT NULL, "
+            "renewed_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
+        )
+
+    def now_sql(self) -> str:
+        return "clock_timestamp()"  # now() would be the transaction's start
+
+    def later_sql(self, seconds: float) -> str:
+        return f"clock_timestamp() + make_interval(secs => {seconds!r})"
+
+    def is_contention_error(self, error: BaseException) -> bool:
+        # unique_violation (also a concurrent CREATE TABLE's pg_type row),
+        # lock_not_available, serialization_failure, deadlock_detected
+        return getattr(error, "sqlstate", None) in {"23505", "55P03", "40001", "40P01"}
 
     def drop_database_sql(self, name: str) -> list[str]:
         return [

@@ -69,6 +69,7 @@ class Project:
     goose: dict[str, GooseMigration]  # by revision id, in version order
     graph: Graph
     python_scripts: list[Any] | None = None  # Alembic's Scripts, once Alembic imported them
+    lease: Any = None  # while locked by a lease: the claim the run renews
 
     @classmethod
     def load(cls, settings: Settings) -> Project:
@@ -199,7 +200,9 @@ class Project:
         from llm_proxy.db import locks
 
         settings = self.settings
-        with locks.for_database(settings).hold(on_wait=report) as connection:
+        lock = locks.for_database(settings)
+        with lock.hold(on_wait=report) as connection:
+            self.lease = lock.lease  # chosen once the connection was seen (auto)
             try:
                 yield connection
             except Exception as exc:
@@ -208,6 +211,8 @@ class Project:
                 if full is None or isinstance(exc, type(full)):
                     raise
                 raise full from exc
+            finally:
+                self.lease = None
 
     def modified(self, state: DatabaseState) -> list[str]:
         """Applied revisions whose file changed since it was applied (checksum differs)."""
@@ -250,6 +255,7 @@ class Project:
             paths=self.paths,
             report=report,
             locked_connection=locked_connection,
+            lease=self.lease if locked_connection is not None else None,
             python_scripts=self.python_scripts,
             allow_missing=allow_missing,
         )
