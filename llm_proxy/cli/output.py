@@ -49,6 +49,8 @@ def status_lines(report: Status) -> list[str]:
         for problem in report.goose_problems
         if problem.kind != NO_FILE  # its own row above says "(no file)"
     )
+    if report.lock is not None:
+        lines.append(f"Migration lock: {report.lock.describe()}")
     return lines
 
 
@@ -92,4 +94,18 @@ def status_json(report: Status, settings: Settings) -> dict[str, Any]:
             }
             for problem in report.goose_problems
         ],
+        "lock": _lock_json(report),
+    }
+
+
+def _lock_json(report: Status) -> dict[str, Any] | None:
+    held = report.lock
+    if held is None:
+        return None
+    return {
+        "strategy": held.strategy,
+        "holder": held.holder,
+        "since": held.since.isoformat() if held.since else None,
+        "lease_expires": held.lease_expires.isoformat() if held.lease_expires else None,
+        "lease_ran_out": held.expired,
     }

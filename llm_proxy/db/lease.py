@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from llm_proxy.config import Settings
@@ -63,13 +63,17 @@ class Holder:
 
     def describe(self) -> str:
         return (
-            f"{self.holder} since {_shown(self.acquired_at)} (lease until "
-            f"{_shown(self.expires_at)})"
+            f"{self.holder} since {shown_utc(self.acquired_at)} (lease until "
+            f"{shown_utc(self.expires_at)})"
         )
 
 
-def _shown(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if moment.tzinfo is None else "%z")
+def shown_utc(moment: datetime) -> str:
+    """A lease time for people: the database's clock, in UTC (MySQL's DATETIME
+    columns hold UTC already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def holder_identity() -> str:

@@ -26,6 +26,8 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +136,12 @@ class SessionLock:
         self.release_sql = release_sql  # None: the lock ends with the transaction
 
     @contextmanager
-    def held_by(self, query: SessionQuery, on_wait: OnWait = None) -> Iterator[None]:
-        """The lock on the session `query` runs on."""
+    def held_by(
+        self, query: SessionQuery, on_wait: OnWait = None, *, label: bool = False
+    ) -> Iterator[None]:
+        """The lock on the session `query` runs on; `label` (our own sessions only):
+        make the session say who holds the lock since when, where the database
+        shows such a thing (PostgreSQL's application_name)."""
         deadline = time.monotonic() + self.settings.lock_timeout
         reported = False
         while query(self.try_sql) not in (True, 1):
@@ -145,6 +151,9 @@ class SessionLock:
             if time.monotonic() >= deadline:
                 raise timeout_error(self.settings)
             time.sleep(POLL_SECONDS)
+        label_sql = self.settings.dialect.session_lock_label_sql(leases.holder_identity())
+        if label and label_sql is not None:
+            query(label_sql)
         try:
             yield
         finally:
@@ -171,8 +180,9 @@ class SessionLock:
             return
         connection = connection or drivers.connect(self.settings, autocommit=True)
         try:
+            query = _first_value(connection)
             with (
-                self.held_by(_first_value(connection), on_wait),
+                self.held_by(query, on_wait, label=True),
                 _in_transaction_mode(connection, close=False) as migrating,
             ):
                 yield migrating
@@ -186,7 +196,7 @@ class SessionLock:
         assert self.settings.lock_url is not None
         direct = drivers.connect(replace(self.settings, url=self.settings.lock_url))
         try:
-            with self.held_by(_first_value(direct), on_wait):
+            with self.held_by(_first_value(direct), on_wait, label=True):
                 yield
         finally:
             drivers.close_quietly(direct)
@@ -329,10 +339,8 @@ def hold_on(
             yield None
         return
     if isinstance(lock, AutoLock):
-        if raw is not None:
-            lock = lock.choose(raw)
-        else:
-            lock = SessionLock(settings, *lock.statements)
+        # Without the DBAPI connection there is nothing to look at: the session lock.
+        lock = lock.choose(raw) if raw is not None else SessionLock(settings, *lock.statements)
     if isinstance(lock, LeaseLock):
         # A committed row: taken, renewed and released on a connection of our own, so
         # nothing of it joins (or waits for) the caller's transaction.
@@ -351,3 +359,62 @@ def hold_on(
         )
     with SessionLock(settings, try_sql, None).held_by(query, on_wait):
         yield None
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds the migration lock, for `status`."""
+
+    strategy: str  # "file", "advisory" or "table"
+    holder: str
+    since: datetime | None = None
+    lease_expires: datetime | None = None
+    expired: bool = False  # a lease nobody renewed: the next migrator takes it over
+
+    def describe(self) -> str:
+        text = f"held by {self.holder}"
+        if self.since is not None:
+            text += f" since {leases.shown_utc(self.since)}"
+        if self.lease_expires is not None:
+            ends = "ran out" if self.expired else "until"
+            text += f" (lease {ends} {leases.shown_utc(self.lease_expires)})"
+        return text + f" [{self.strategy} lock]"
+
+
+def current_holder(settings: Settings) -> LockHolder | None:
+    """Who holds the migration lock now, read without taking it, writing or creating
+    anything: a lease row, the session holding the advisory lock, or a process
+    holding the SQLite lock file."""
+    statements = settings.dialect.lock_statements(settings)
+    if statements is None:
+        return _file_holder(settings)
+    with drivers.connection(settings) as connection:
+        found = leases.current_holder(settings, connection)
+        if found is not None:
+            return LockHolder(
+                "table", found.holder, found.acquired_at, found.expires_at, found.expired
+            )
+        sql = settings.dialect.session_lock_holder_sql(settings)
+        rows = drivers.rows(connection, sql) if sql else []
+    if rows:
+        return LockHolder("advisory", str(rows[0][0]), rows[0][1])
+    return None
+
+
+def _file_holder(settings: Settings) -> LockHolder | None:
+    path = FileLock(settings).path if settings.sqlite_path is not None else None
+    if path is None or not os.path.exists(path):
+        return None
+    import fcntl
+
+    # Read-only open: asking for the flock creates and writes nothing.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return LockHolder("file", f"a process on this machine ({path})")
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(descriptor)

@@ -321,6 +321,16 @@ class Dialect:
         transaction ends (commit or rollback); None where no such lock exists."""
         return None
 
+    def session_lock_holder_sql(self, target: Target) -> str | None:
+        """A query for the session holding the migration's session lock: rows of
+        (who, since or NULL); None where there is no session lock."""
+        return None
+
+    def session_lock_label_sql(self, label: str) -> str | None:
+        """A statement the holder runs once it has the session lock, so that others
+        can see who holds it since when (`session_lock_holder_sql`); None: nothing."""
+        return None
+
     def session_lock_unsound(self, connection: Any) -> str | None:
         """Why a session lock taken on this DBAPI connection would not keep other
         migrators out (a connection pooler, a multi-primary cluster), for messages;

@@ -284,6 +284,13 @@ class MySQLDialect(Dialect):
         name = self.literal(self.lock_name(target))
         return f"SELECT GET_LOCK({name}, 0)", f"SELECT RELEASE_LOCK({name})"
 
+    def session_lock_holder_sql(self, target: Target) -> str:
+        name = self.literal(self.lock_name(target))
+        return (
+            "SELECT CONCAT('connection ', p.ID, ' (', p.USER, '@', p.HOST, ')'), NULL "
+            f"FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK({name})"
+        )
+
     def session_lock_unsound(self, connection: Any) -> str | None:
         # Galera replicates rows, not GET_LOCK: each node grants it on its own.
         cursor = connection.cursor()

@@ -322,6 +322,26 @@ class PostgreSQLDialect(Dialect):
         # The same key: transaction-level and session-level requests conflict.
         return f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})"
 
+    def session_lock_holder_sql(self, target: Target) -> str:
+        # A bigint key is stored as classid (high 32 bits) and objid (low 32 bits).
+        return (
+            "SELECT 'backend pid ' || l.pid || COALESCE(', ' || NULLIF(a.application_name, ''), "
+            "'') || COALESCE(', from ' || host(a.client_addr), ''), NULL "
+            "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+            f"AND l.classid = {ADVISORY_LOCK_KEY >> 32} "
+            f"AND l.objid = {ADVISORY_LOCK_KEY & 0xFFFFFFFF} AND l.objsubid = 1"
+        )
+
+    def session_lock_label_sql(self, label: str) -> str:
+        # application_name is what pg_stat_activity shows of a session (63 bytes).
+        named = (
+            "'llm-proxy since ' || to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+            f"'YYYY-MM-DD HH24:MI:SS') || ' UTC by ' || {self.literal(label)}"
+        )
+        return f"SELECT set_config('application_name', left({named}, 63), false)"
+
     def session_lock_unsound(self, connection: Any) -> str | None:
         # A pooler (PgBouncer, ...) answers the startup itself and hands the client a
         # made-up backend key; the server's own pid differs. In transaction pooling a

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_proxy.config import Settings
-from llm_proxy.db import drivers
+from llm_proxy.db import drivers, locks
+from llm_proxy.db.locks import LockHolder
 from llm_proxy.goose.history import RowProblem
 from llm_proxy.store import goose_table, journal
 from llm_proxy.store.partial_runs import PartialRun
@@ -45,6 +46,7 @@ class Status:
     # goose_db_version rows goose and llm-proxy would read differently, or that show a
     # migration ran twice (goose and llm-proxy migrating at once).
     goose_problems: list[RowProblem] = field(default_factory=list)
+    lock: LockHolder | None = None  # who holds the migration lock now, if anyone
 
     @property
     def pending(self) -> list[StatusRow]:
@@ -58,6 +60,7 @@ def status(settings: Settings) -> Status:
     goose_db_version rows that are not what goose's runs leave."""
     project = Project.load(settings)
     state = project.read_state()
+    lock = locks.current_holder(settings)
     recorded, view, graph = state.recorded, state.view, project.graph
     goose_times = recorded.goose.applied
     missing = set(view.missing)
@@ -112,6 +115,7 @@ def status(settings: Settings) -> Status:
         goose_problems=[]
         if settings.goose_retired  # rows nobody writes any more: history, not a problem
         else recorded.goose.problems(graph.by_goose_version()),
+        lock=lock,
     )
 
 
