@@ -331,6 +331,11 @@ class Dialect:
         can see who holds it since when (`session_lock_holder_sql`); None: nothing."""
         return None
 
+    def pooler_between(self, connection: Any) -> str | None:
+        """What shows that a connection pooler answers for the server on this DBAPI
+        connection (for messages); None when it seems direct."""
+        return None
+
     def session_lock_unsound(self, connection: Any) -> str | None:
         """Why a session lock taken on this DBAPI connection would not keep other
         migrators out (a connection pooler, a multi-primary cluster), for messages;

@@ -343,6 +343,9 @@ class PostgreSQLDialect(Dialect):
         return f"SELECT set_config('application_name', left({named}, 63), false)"
 
     def session_lock_unsound(self, connection: Any) -> str | None:
+        return self.pooler_between(connection)
+
+    def pooler_between(self, connection: Any) -> str | None:
         # A pooler (PgBouncer, ...) answers the startup itself and hands the client a
         # made-up backend key; the server's own pid differs. In transaction pooling a
         # session lock then stays on a backend other clients get next.

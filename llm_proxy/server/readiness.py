@@ -83,6 +83,7 @@ class Readiness:
         self._checker: threading.Thread | None = None
         # Used by the checker thread only (sqlite3 connections must stay on theirs).
         self._connection: Any = None
+        self._keep = True  # the connection stays open between checks
 
     def check(self) -> Answer:
         """(status, body) for /readyz: 503 when pending, unreadable or too slow."""
@@ -144,10 +145,16 @@ class Readiness:
             # Not autocommit: each check is one transaction, which the statement
             # timeout below is scoped to; read_state ends it.
             self._connection = drivers.connect(settings, autocommit=False, timeout=self.timeout)
+            # Behind a pooler in session pooling a kept connection pins one of the
+            # pool's few server connections for good: one per check instead.
+            self._keep = settings.dialect.pooler_between(self._connection) is None
         bound = settings.dialect.statement_timeout_sql(self.timeout)
         if bound is not None:
             drivers.rows(self._connection, bound)
-        return project.read_state(self._connection, with_journal=False).view
+        view = project.read_state(self._connection, with_journal=False).view
+        if not self._keep:
+            self._drop_connection()
+        return view
 
     def _drop_connection(self) -> None:
         if self._connection is not None:
