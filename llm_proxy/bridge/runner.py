@@ -130,9 +130,11 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
             execute(sql)
 
         def progress(done: int) -> None:
-            execute(partial_runs.progress_sql(tables, revision, done))
             if lease is not None:  # each statement commits alone: keep the lease alive
+                # First: a run that lost the lock must not touch the marker of the
+                # process that took it over.
                 lease.renew_if_due(lease.renew_on or raw)
+            execute(partial_runs.progress_sql(tables, revision, done))
 
         def untouched() -> None:  # gave up on its first statement: as if never started
             execute(partial_runs.clear_sql(tables, revision))
@@ -327,8 +329,6 @@ def _execute_all(
         try:
             for piece in split(statement):
                 execute(piece)
-            if progress is not None:
-                progress(number)
         except MigrationError:
             raise
         except Exception as exc:  # the driver's own error, with our context
@@ -353,6 +353,8 @@ def _execute_all(
                 # every traceback.
                 raise failed from None
             raise failed from exc
+        if progress is not None:  # not the statement's failure: its own error
+            progress(number)
 
 
 def driver_executor(connection: Any) -> Callable[[str], None]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from llm_proxy.config import Settings
 from llm_proxy.dialects.sqlite import make_directory
-from llm_proxy.errors import DatabaseUnavailable, LockTimeout, MigrateError
+from llm_proxy.errors import ConfigError, DatabaseUnavailable, LockTimeout, MigrateError
 
 from . import drivers
 from . import lease as leases
@@ -173,9 +173,10 @@ class SessionLock:
         if self.settings.lock_url is not None and connection is None:
             # The direct lock first: waiting for it takes no pooled connection.
             with (
-                self._held_directly(on_wait),
+                self._held_directly(on_wait) as locked_database,
                 _in_transaction_mode(drivers.connect(self.settings)) as migrating,
             ):
+                _check_same_database(self.settings, locked_database, migrating)
                 yield migrating
             return
         connection = connection or drivers.connect(self.settings, autocommit=True)
@@ -190,14 +191,18 @@ class SessionLock:
             drivers.close_quietly(connection)
 
     @contextmanager
-    def _held_directly(self, on_wait: OnWait) -> Iterator[None]:
+    def _held_directly(self, on_wait: OnWait) -> Iterator[str | None]:
+        """The lock on the --lock-url connection; yields the database it reached."""
         from dataclasses import replace
 
         assert self.settings.lock_url is not None
         direct = drivers.connect(replace(self.settings, url=self.settings.lock_url))
         try:
-            with self.held_by(_first_value(direct), on_wait, label=True):
-                yield
+            query = _first_value(direct)
+            name_sql = self.settings.dialect.current_database_sql()
+            reached = query(name_sql) if name_sql else None
+            with self.held_by(query, on_wait, label=True):
+                yield reached
         finally:
             drivers.close_quietly(direct)
 
@@ -268,6 +273,20 @@ class AutoLock:
             raise
         with chosen.hold(on_wait, connection) as migrating:
             yield migrating
+
+
+def _check_same_database(settings: Settings, locked: str | None, connection: Any) -> None:
+    """A lock on another database than the one migrated excludes nobody: refused."""
+    name_sql = settings.dialect.current_database_sql()
+    if locked is None or name_sql is None:
+        return
+    migrated = drivers.rows(connection, name_sql)[0][0]
+    connection.rollback()
+    if migrated != locked:
+        raise ConfigError(
+            f"--lock-url reaches database {locked!r} but the migrations run on "
+            f"{migrated!r}: the lock must be taken on the database being migrated"
+        )
 
 
 def _first_value(connection: Any) -> SessionQuery:

@@ -331,6 +331,11 @@ class Dialect:
         can see who holds it since when (`session_lock_holder_sql`); None: nothing."""
         return None
 
+    def current_database_sql(self) -> str | None:
+        """A query for the name of the database a connection reached (past any pooler
+        alias); None for a file database."""
+        return None
+
     def pooler_between(self, connection: Any) -> str | None:
         """What shows that a connection pooler answers for the server on this DBAPI
         connection (for messages); None when it seems direct."""

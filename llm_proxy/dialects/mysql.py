@@ -284,6 +284,9 @@ class MySQLDialect(Dialect):
         name = self.literal(self.lock_name(target))
         return f"SELECT GET_LOCK({name}, 0)", f"SELECT RELEASE_LOCK({name})"
 
+    def current_database_sql(self) -> str:
+        return "SELECT DATABASE()"
+
     def session_lock_holder_sql(self, target: Target) -> str:
         name = self.literal(self.lock_name(target))
         return (

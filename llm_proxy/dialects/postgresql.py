@@ -322,6 +322,9 @@ class PostgreSQLDialect(Dialect):
         # The same key: transaction-level and session-level requests conflict.
         return f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})"
 
+    def current_database_sql(self) -> str:
+        return "SELECT current_database()"
+
     def session_lock_holder_sql(self, target: Target) -> str:
         # A bigint key is stored as classid (high 32 bits) and objid (low 32 bits).
         return (
