@@ -599,6 +599,25 @@ def test_database_url_is_not_left_in_the_command_line(spawn: Spawn, postgres_url
     assert server.stderr == ""
 
 
+def test_lock_url_is_not_left_in_the_command_line(spawn: Spawn, postgres_url: str) -> None:
+    secret, lock_secret = "pw-db-for-ps", "pw-lock-for-ps"
+    url = postgres_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    lock_url = postgres_url.replace(
+        "postgresql://postgres@", f"postgresql://postgres:{lock_secret}@"
+    )
+    server = spawn("--lock-url", lock_url, "--database-url", url)
+    assert server.wait_ready() == READY
+    pid = server.process.pid
+    command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    for hidden in (secret, lock_secret, "--lock-url", "--database-url"):
+        assert not any(hidden.encode() in part for part in command_line), command_line
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"DATABASE_URL={url}".encode() in environment
+    assert f"LLM_PROXY_MIGRATION_DATABASE_URL={lock_url}".encode() in environment
+    assert server.stop() == 0
+    assert server.stderr == ""
+
+
 # ---------------------------------------------------------------- in-process
 
 

@@ -125,6 +125,7 @@ def run_goose(migration: GooseMigration, direction: str) -> None:
         lease = run.lease
         if lease is not None:
             lease.renew(lease.renew_on or raw)
+        limits = _outside_a_transaction(limits, migration, run, raw)
         total = len(section.statements)
         for sql in partial_runs.start_sql(tables, revision, direction, total):
             execute(sql)
@@ -172,6 +173,27 @@ class _Limits:
             settings.statement_timeout if own.statement_timeout is None else own.statement_timeout,
             settings.ddl_lock_retries,
         )
+
+
+def _outside_a_transaction(
+    limits: _Limits, migration: GooseMigration, run: Run, raw: Any
+) -> _Limits:
+    """A NO TRANSACTION file's limits are session settings; behind a connection
+    pooler in transaction pooling each statement may run on another server
+    session, and a setting would stay behind for the pooler's other clients. There
+    the file runs without them, and says so."""
+    if not (limits.lock_timeout or limits.statement_timeout):
+        return limits
+    pooler = run.settings.dialect.pooler_between(raw)
+    if pooler is None:
+        return limits
+    _report(
+        run,
+        f"warning: {migration.name} runs without --ddl-lock-timeout / --statement-timeout: "
+        f"{pooler}, and a NO TRANSACTION file's session settings would stay behind for its "
+        "other clients (migrate through a direct connection to keep them)",
+    )
+    return _Limits(0.0, 0.0, limits.retries)
 
 
 @dataclass(frozen=True)

@@ -109,18 +109,24 @@ def server_command(
     """Open the database (migrating it unless told not to) and serve health checks.
 
     The address is taken first, so a port in use fails before any migration
-    runs. A --database-url is moved into DATABASE_URL (the process executes
-    itself again): a server's command line is visible to every local user.
+    runs. A --database-url (and a --lock-url) is moved into DATABASE_URL (and
+    LLM_PROXY_MIGRATION_DATABASE_URL): the process executes itself again, since
+    a server's command line is visible to every local user.
     Stops cleanly on SIGTERM or SIGINT.
     """
     from llm_proxy import database
     from llm_proxy import server as http
 
-    from .reexec import move_database_url_to_environment
+    from .reexec import move_secrets_to_environment
 
-    url_flag = click.get_current_context().params.get("database_url")
-    if url_flag:
-        move_database_url_to_environment(url_flag)
+    params = click.get_current_context().params
+    move_secrets_to_environment(
+        {
+            option: params[name]
+            for option, name in (("--database-url", "database_url"), ("--lock-url", "lock_url"))
+            if params.get(name)
+        }
+    )
     if no_migrate:
         settings = dataclasses.replace(settings, auto_migrate=False)
     with http.bind(*addr) as httpd:  # bound, not listening: connections refused until served

@@ -49,12 +49,34 @@ def command_without_option(
     return None if kept is None else [*orig_argv[:prefix_length], *kept]
 
 
+# Options whose value may hold a password, and the variable each one overrides.
+SECRET_OPTIONS = {
+    URL_OPTION: URL_VARIABLE,
+    "--lock-url": "LLM_PROXY_MIGRATION_DATABASE_URL",
+}
+
+
 def move_database_url_to_environment(url: str) -> None:
     """Execute this process again with `--database-url URL` moved to DATABASE_URL;
     returns only when the URL is not on this process's command line."""
-    command = command_without_option(sys.orig_argv, sys.argv, URL_OPTION, url)
-    if command is None:
+    move_secrets_to_environment({URL_OPTION: url})
+
+
+def move_secrets_to_environment(values: dict[str, str]) -> None:
+    """Execute this process again with each `--option VALUE` of `values` (keys from
+    SECRET_OPTIONS) moved to its variable; returns only when none of them is on
+    this process's command line."""
+    orig_argv, argv = list(sys.orig_argv), list(sys.argv)
+    moved: dict[str, str] = {}
+    for option, value in values.items():
+        command = command_without_option(orig_argv, argv, option, value)
+        if command is None:
+            continue
+        moved[SECRET_OPTIONS[option]] = value
+        prefix = len(orig_argv) - len(argv) + 1
+        orig_argv, argv = command, [argv[0], *command[prefix:]]
+    if not moved:
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, command, {**os.environ, URL_VARIABLE: url})
+    os.execve(sys.executable, orig_argv, {**os.environ, **moved})
