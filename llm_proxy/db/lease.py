@@ -102,7 +102,12 @@ def current_holder(settings: Settings, connection: Any) -> Holder | None:
     if not found:
         return None
     holder, acquired, expires, expired = found[0]
-    return Holder(str(holder), acquired, expires, bool(expired))
+    return Holder(str(holder), _utc(acquired), _utc(expires), bool(expired))
+
+
+def _utc(moment: datetime) -> datetime:
+    """MySQL's DATETIME columns hold UTC without saying so (UTC_TIMESTAMP)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def _in_transaction(connection: Any) -> bool:
@@ -168,7 +173,7 @@ class Lease:
             )
             if found and not found[0][3]:
                 holder, acquired, expires, _ = found[0]
-                return Holder(str(holder), acquired, expires, False)
+                return Holder(str(holder), _utc(acquired), _utc(expires), False)
             if found:  # its holder stopped renewing: take it over
                 drivers.rows(
                     connection,
