@@ -107,7 +107,7 @@ def current_holder(settings: Settings, connection: Any) -> Holder | None:
 
 def _utc(moment: datetime) -> datetime:
     """MySQL's DATETIME columns hold UTC without saying so (UTC_TIMESTAMP)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _in_transaction(connection: Any) -> bool:
