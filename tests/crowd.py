@@ -451,6 +451,13 @@ def crowd_problems(
 ) -> list[str]:
     """Everything wrong after a crowd, gathered so that one failure shows the whole
     picture: failed processes, prepared-statement errors, the database's state."""
+    problems = process_problems(results, allow_failures=allow_failures)
+    problems.extend(state_problems(rows, versions, head))
+    return problems
+
+
+def process_problems(results: Sequence[Result], *, allow_failures: bool = False) -> list[str]:
+    """Failed processes (unless allowed) and any mention of prepared statements."""
     problems: list[str] = []
     if not allow_failures:
         bad = failures(results)
@@ -460,5 +467,4 @@ def crowd_problems(
     said = [r.index for r in results if "prepared statement" in (r.stdout + r.stderr)]
     if said:
         problems.append(f"processes {said} mention prepared statements")
-    problems.extend(state_problems(rows, versions, head))
     return problems
