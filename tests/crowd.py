@@ -346,6 +346,9 @@ def run_server_crowd(
 # ---------------------------------------------------------------- judging the outcome
 
 TRACEBACK = "Traceback (most recent call last)"
+# What a process says when it ran a migration another one had run or was running:
+# the signature of a lock that did not hold (allowed failures must not say it).
+RACE = re.compile(r"already exists|duplicate key|Duplicate entry|Deadlock found", re.IGNORECASE)
 
 
 def failures(results: Sequence[Result]) -> list[str]:
@@ -467,4 +470,8 @@ def process_problems(results: Sequence[Result], *, allow_failures: bool = False)
     said = [r.index for r in results if "prepared statement" in (r.stdout + r.stderr)]
     if said:
         problems.append(f"processes {said} mention prepared statements")
+    raced = [r.describe() for r in results if RACE.search(r.stderr)]
+    if raced:
+        problems.append("processes ran what another had run (the lock did not hold):")
+        problems.extend(f"  {line}" for line in raced)
     return problems
