@@ -277,12 +277,17 @@ def run_crowd(
         return group.finish()
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT) -> None:
+def wait_until(
+    condition: Callable[[], bool],
+    what: str,
+    timeout: float = WAIT_TIMEOUT,
+    explain: Callable[[], str] = str,
+) -> None:
     # Generous: many interpreters importing SQLAlchemy on a small shared machine.
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what} {explain()}")
         time.sleep(0.05)
 
 
