@@ -87,10 +87,13 @@ class GaleraCluster:
                 raise HarnessError(f"{what} not found at {path}")
         self.count = nodes
         self.dir = Path(tempfile.mkdtemp(prefix="galera-"))
-        ports = _free_ports(3 * nodes)
+        ports = _free_ports(4 * nodes)
         self.sql_ports = ports[:nodes]
         self.gcomm_ports = ports[nodes : 2 * nodes]
-        self.ist_ports = ports[2 * nodes :]
+        self.ist_ports = ports[2 * nodes : 3 * nodes]
+        # A joiner prepares its SST receiver even when IST will do: two joiners on
+        # the default port (4444) at once make one of them abort.
+        self.sst_ports = ports[3 * nodes :]
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self._user: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
@@ -139,6 +142,7 @@ class GaleraCluster:
             f"wsrep_node_name = node{node}\n"
             f"wsrep_node_address = 127.0.0.1:{self.gcomm_ports[index]}\n"
             "wsrep_sst_method = rsync\n"
+            f"wsrep_sst_receive_address = 127.0.0.1:{self.sst_ports[index]}\n"
             f'wsrep_provider_options = "base_port={self.gcomm_ports[index]};'
             f'ist.recv_addr=127.0.0.1:{self.ist_ports[index]};gcache.size=32M"\n',
             encoding="utf-8",
@@ -239,8 +243,10 @@ class GaleraCluster:
         self._set_safe_to_bootstrap(1, 1)
         self._spawn(1, "--wsrep-new-cluster")
         self._wait(lambda: _status(self.sql_ports[0], "wsrep_ready") == "ON", "node1 primary", 1)
-        for node in range(2, self.count + 1):
+        for node in range(2, self.count + 1):  # one joiner at a time
             self._spawn(node)
+            port = self.sql_ports[node - 1]
+            self._wait(lambda p=port: _status(p, "wsrep_ready") == "ON", f"node{node} to join")
         self._wait(self._formed, f"wsrep_cluster_size={self.count} on every node")
 
     def _formed(self) -> bool:
