@@ -19,6 +19,9 @@ import pytest
 
 from llm_proxy import config as llm_config
 
+# PgBouncer and Galera fixtures (issue #19): tests/topology_fixtures.py.
+pytest_plugins = ("topology_fixtures",)
+
 REPO = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO / "sql"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

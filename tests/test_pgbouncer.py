@@ -1,0 +1,115 @@
+"""Many llm-proxy processes migrating one PostgreSQL database through PgBouncer
+(issue #19): the migration lock must hold whatever the pooling.
+
+The database is created and read directly on 5432; only the migrators go
+through the pooler (pool of 4 server connections for 16 clients). Each test is
+repeated over seeded rounds: spawn order and start jitter come from the seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import PG_ADMIN_URL
+from crowd import (
+    SEEDS,
+    Result,
+    crowd_migrations,
+    crowd_problems,
+    pg_advisory_locks,
+    pg_reader,
+    run_crowd,
+    run_server_crowd,
+)
+from pgbouncer_harness import PgBouncer
+
+pytestmark = pytest.mark.topology
+
+MIGRATORS = 16
+SERVERS = 8
+
+
+def _database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def _assert_clean_outcome(postgres_url: str, results: list[Result]) -> None:
+    problems = crowd_problems(results, pg_reader(postgres_url))
+    left = pg_advisory_locks(PG_ADMIN_URL, _database(postgres_url))
+    if left:
+        problems.append(f"advisory locks left (pid, key, granted, state, app): {left}")
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture(params=["session", "transaction"])
+def bouncer(request: pytest.FixtureRequest) -> PgBouncer:
+    return request.getfixturevalue(f"pgbouncer_{request.param}")
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda s: f"seed{s}")
+def test_sixteen_migrators_through_pgbouncer(
+    bouncer: PgBouncer, postgres_url: str, tmp_path: Path, seed: int
+) -> None:
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = bouncer.url(_database(postgres_url))
+    command = ["migrate", "up", "--database-url", pooled, "--migrations-dir", str(migrations)]
+    results = run_crowd(tmp_path / "crowd", [command] * MIGRATORS, seed)
+    _assert_clean_outcome(postgres_url, results)
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda s: f"seed{s}")
+def test_eight_servers_start_through_pgbouncer(
+    bouncer: PgBouncer, postgres_url: str, tmp_path: Path, seed: int
+) -> None:
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = bouncer.url(_database(postgres_url))
+    results = run_server_crowd(
+        tmp_path / "servers",
+        SERVERS,
+        ["--migrations-dir", str(migrations)],
+        seed,
+        env={"DATABASE_URL": pooled},
+    )
+    _assert_clean_outcome(postgres_url, results)
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda s: f"seed{s}")
+def test_lock_url_bypasses_transaction_pooling(
+    pgbouncer_transaction: PgBouncer, postgres_url: str, tmp_path: Path, seed: int
+) -> None:
+    """The advisory lock held on a direct connection (--lock-url, 5432) while the
+    migration itself runs through transaction pooling."""
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = pgbouncer_transaction.url(_database(postgres_url))
+    command = [
+        "migrate",
+        "up",
+        "--database-url",
+        pooled,
+        "--migrations-dir",
+        str(migrations),
+        "--lock-strategy",
+        "advisory",
+        "--lock-url",
+        postgres_url,
+    ]
+    results = run_crowd(tmp_path / "crowd", [command] * MIGRATORS, seed)
+    _assert_clean_outcome(postgres_url, results)
+
+
+@pytest.mark.parametrize("seed", SEEDS[:1], ids=lambda s: f"seed{s}")
+def test_lock_url_from_the_environment(
+    pgbouncer_transaction: PgBouncer, postgres_url: str, tmp_path: Path, seed: int
+) -> None:
+    """The same through LLM_PROXY_MIGRATION_DATABASE_URL and LLM_PROXY_LOCK_STRATEGY."""
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = pgbouncer_transaction.url(_database(postgres_url))
+    command = ["migrate", "up", "--database-url", pooled, "--migrations-dir", str(migrations)]
+    env = {
+        "LLM_PROXY_MIGRATION_DATABASE_URL": postgres_url,
+        "LLM_PROXY_LOCK_STRATEGY": "advisory",
+    }
+    results = run_crowd(tmp_path / "crowd", [command] * MIGRATORS, seed, env=env)
+    _assert_clean_outcome(postgres_url, results)
