@@ -146,16 +146,21 @@ class Lease:
     # ------------------------------------------------------------ taking it
 
     def ensure_table(self, connection: Any) -> None:
-        """Create the table once (autocommit). Many processes may try at once: one
-        that loses the race to create it finds it made."""
+        """Create the table once (autocommit). Many processes may try at once, and
+        PostgreSQL's IF NOT EXISTS does not cover a race (a duplicate type, or a
+        duplicate key in its catalog): whoever loses it finds the table made."""
         sql = self.settings.dialect.lease_table_sql(self.table)
         try:
             drivers.rows(connection, sql)
-        except Exception as exc:
-            if not self.settings.dialect.is_contention_error(exc):
-                raise
+        except Exception as create_error:
             if _in_transaction(connection):
                 connection.rollback()
+            try:
+                drivers.rows(connection, f"SELECT 1 FROM {self.table} WHERE 1 = 0")
+            except Exception:
+                if _in_transaction(connection):
+                    connection.rollback()
+                raise create_error from None  # not there: the CREATE's error says why
 
     def try_take(self, connection: Any) -> Holder | None:
         """One try, in one transaction on an autocommit connection: None when the
