@@ -11,10 +11,12 @@ import pytest
 from conftest import cli
 from stock_alembic import (
     DIALECT_NAMES,
+    connected,
     copy_project,
     empty_database,
     goose_versions,
     run_alembic,
+    sqlalchemy_url,
     sqlite_file,
     table_names,
 )
@@ -138,9 +140,35 @@ def test_misspelt_x_argument_is_refused(project: Path, tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines() == [
         "FAILED: -x databse_url=sqlite:///elsewhere.db: unknown argument (llm-proxy knows "
         "database_url, database_path, db_driver, schema, migrations_dir, lock_timeout, "
-        "ddl_lock_timeout, ddl_lock_retries, statement_timeout, goose_table, allow_missing)"
+        "ddl_lock_timeout, ddl_lock_retries, statement_timeout, goose_table, allow_missing, "
+        "lock_strategy, lock_lease, lock_url)"
     ]
     assert not db.exists()
+
+
+def test_lock_strategy_reaches_the_stock_command(project: Path, postgres_url: str) -> None:
+    bad = run_alembic(
+        "-x", f"database_url={postgres_url}", "-x", "lock_strategy=sometimes", "upgrade", "head",
+        cwd=project,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert bad.stdout.strip().splitlines() == [
+        "FAILED: --lock-strategy='sometimes': choose one of auto, advisory, table"
+    ]
+    target = sqlalchemy_url(postgres_url)
+    assert table_names(target) == set()
+    result = run_alembic(
+        "-x", f"database_url={postgres_url}", "-x", "lock_strategy=table", "upgrade", "head",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # The lease's table was made to hold the lock, and the row is gone with it.
+    assert "llm_proxy_migration_lock" in table_names(target)
+    with connected(target) as connection:
+        assert (
+            connection.exec_driver_sql("SELECT count(*) FROM llm_proxy_migration_lock").scalar()
+            == 0
+        )
 
 
 def test_explicit_url_contradicting_db_driver_is_refused(project: Path, tmp_path: Path) -> None:
