@@ -137,9 +137,14 @@ class PgBouncer:
         process = self.process
         if process is None or process.poll() is not None:
             return
-        # runuser forwards signals to pgbouncer; the session group catches both.
+        # Signal pgbouncer itself (its pid file); signalling runuser as well makes it
+        # wait a grace period before it kills its child.
+        try:
+            target = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            target = process.pid
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
+            os.kill(target, sig)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
