@@ -372,6 +372,9 @@ def assert_no_prepared_statement_errors(results: Sequence[Result]) -> None:
     assert said == [], "a process mentions prepared statements:\n" + "\n".join(said)
 
 
+NAMED = re.compile(r"127\.0\.0\.1:\d+/\w+|\d{5}_\w+\.sql")
+
+
 def assert_one_line_errors(results: Sequence[Result]) -> None:
     """A process that failed says why in one line of stderr, without a traceback."""
     for r in results:
@@ -386,6 +389,8 @@ def assert_one_line_errors(results: Sequence[Result]) -> None:
             assert TRACEBACK not in r.stderr and len(rest) == 1, (
                 f"#{r.index} rc={r.returncode} should fail with one line:\n{r.stderr}"
             )
+            # ... that names what failed: the database (host:port/name), or the file.
+            assert NAMED.search(rest[0]), f"#{r.index}: the error names nothing: {rest[0]}"
 
 
 def run_counts(rows: Rows) -> dict[int, int]:

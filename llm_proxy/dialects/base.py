@@ -247,6 +247,26 @@ class Dialect:
         where = self.describe(target)
         return DatabaseUnavailable(f"cannot connect to {self.label} at {where}: {text}")
 
+    def is_connection_lost(self, error: BaseException) -> bool:
+        """True for the driver's error of a connection that broke while in use (the
+        server, a pooler or a cluster node went away)."""
+        return False
+
+    def lost_connection_error(
+        self, target: Target, error: BaseException
+    ) -> DatabaseUnavailable | None:
+        """One line naming the database for a connection that broke mid-command (the
+        driver's own text names nothing); None for any other error. A statement's
+        failure already names its file and stays as it is."""
+        driver_error = getattr(error, "orig", None) or error  # SQLAlchemy wraps it
+        if isinstance(error, StatementFailed) or not self.is_connection_lost(driver_error):
+            return None
+        return DatabaseUnavailable(
+            f"lost the connection to {self.label} at {self.describe(target)} "
+            f"({reason(driver_error)}): what it had not committed was rolled back; "
+            "run the command again"
+        )
+
     def engine_connect_args(self, target: Target) -> dict[str, Any]:
         """`connect_args` for a SQLAlchemy engine of this dialect."""
         return {"connect_timeout": 10}

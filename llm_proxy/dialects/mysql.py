@@ -325,6 +325,11 @@ class MySQLDialect(Dialect):
     def later_sql(self, seconds: float) -> str:
         return f"UTC_TIMESTAMP(6) + INTERVAL {round(seconds * 1_000_000)} MICROSECOND"
 
+    def is_connection_lost(self, error: BaseException) -> bool:
+        # server gone away, lost connection during query, lost connection (reading
+        # the reply), server shutdown in progress, connection killed
+        return _error_code(error) in {2006, 2013, 2055, 1053, 1927}
+
     def is_contention_error(self, error: BaseException) -> bool:
         # duplicate key, lock wait (MariaDB's NOWAIT), deadlock (also Galera's
         # certification failure), MySQL's NOWAIT

@@ -376,6 +376,15 @@ class PostgreSQLDialect(Dialect):
     def later_sql(self, seconds: float) -> str:
         return f"clock_timestamp() + make_interval(secs => {seconds!r})"
 
+    def is_connection_lost(self, error: BaseException) -> bool:
+        psycopg = self.driver()
+        if not isinstance(error, psycopg.OperationalError):
+            return False
+        # No SQLSTATE: the socket broke; 08xxx connection exceptions; 57P0x the
+        # server (or PgBouncer, relaying it) shutting the session down.
+        state = getattr(error, "sqlstate", None)
+        return state is None or state.startswith(("08", "57P0"))
+
     def is_contention_error(self, error: BaseException) -> bool:
         # unique_violation (also a concurrent CREATE TABLE's pg_type row),
         # lock_not_available, serialization_failure, deadlock_detected

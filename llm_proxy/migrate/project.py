@@ -201,18 +201,23 @@ class Project:
 
         settings = self.settings
         lock = locks.for_database(settings)
-        with lock.hold(on_wait=report) as connection:
-            self.lease = lock.lease  # chosen once the connection was seen (auto)
-            try:
-                yield connection
-            except Exception as exc:
-                # A write outside Alembic (repair's checksums) on a full disk.
-                full = settings.dialect.full_error(settings, exc)
-                if full is None or isinstance(exc, type(full)):
-                    raise
-                raise full from exc
-            finally:
-                self.lease = None
+        try:
+            with lock.hold(on_wait=report) as connection:
+                self.lease = lock.lease  # chosen once the connection was seen (auto)
+                try:
+                    yield connection
+                finally:
+                    self.lease = None
+        except Exception as exc:
+            # A write outside Alembic (repair's checksums) on a full disk; a connection
+            # that broke, waiting or migrating (a pooler restarted, a cluster node gone).
+            dialect = settings.dialect
+            known = dialect.full_error(settings, exc) or dialect.lost_connection_error(
+                settings, exc
+            )
+            if known is None or isinstance(exc, type(known)):
+                raise
+            raise known from exc
 
     def modified(self, state: DatabaseState) -> list[str]:
         """Applied revisions whose file changed since it was applied (checksum differs)."""
