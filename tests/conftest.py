@@ -19,7 +19,7 @@ import pytest
 
 from llm_proxy import config as llm_config
 
-# PgBouncer and Galera fixtures (issue #19): tests/topology_fixtures.py.
+# PgBouncer and Galera fixtures: tests/topology_fixtures.py.
 pytest_plugins = ("topology_fixtures",)
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """Fifteen llm-proxy processes migrating one database on a 3-node MariaDB Galera
-cluster, five per node (issue #19): GET_LOCK is node-local there, so the lock
+cluster, five per node: GET_LOCK is node-local there, so the lock
 must be something every node sees. Every node must agree on the outcome.
 """
 

@@ -1,4 +1,4 @@
-"""The lease lock (`--lock-strategy table`, issue #19) on plain PostgreSQL and
+"""The lease lock (`--lock-strategy table`) on plain PostgreSQL and
 MariaDB: a committed row in llm_proxy_migration_lock, renewed by its holder.
 
 A crowd must migrate exactly once under it, and `migrate status` must name the

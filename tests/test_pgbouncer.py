@@ -1,5 +1,5 @@
-"""Many llm-proxy processes migrating one PostgreSQL database through PgBouncer
-(issue #19): the migration lock must hold whatever the pooling.
+"""Many llm-proxy processes migrating one PostgreSQL database through PgBouncer:
+the migration lock must hold whatever the pooling.
 
 The database is created and read directly on 5432; only the migrators go
 through the pooler (pool of 4 server connections for 16 clients). Each test is

@@ -1,4 +1,4 @@
-"""Faults under the pooled and clustered topologies of issue #19: the lock
+"""Faults under the pooled and clustered topologies: the lock
 holder killed (-9) and taken over once its lease expires, PgBouncer restarted
 mid-run, a Galera node killed mid-run. Each test starts its own PgBouncer or
 cluster, since it kills or restarts it.

@@ -1,4 +1,4 @@
-"""Fixtures for the pooled and clustered topologies of issue #19 (a pytest plugin
+"""Fixtures for the pooled and clustered topologies (a pytest plugin
 loaded from conftest): a private PgBouncer in session and in transaction pooling,
 a 3-node Galera cluster, and factories for dedicated instances that a fault test
 may kill or restart. Unavailable software or a harness that cannot start skips
