@@ -122,3 +122,38 @@ def test_lock_url_from_the_environment(
     }
     results = run_crowd(tmp_path / "crowd", [command] * MIGRATORS, seed, env=env)
     _assert_clean_outcome(postgres_url, results)
+
+
+def test_a_lock_url_through_the_pooler_is_refused(
+    pgbouncer_transaction: PgBouncer, postgres_url: str, tmp_path: Path
+) -> None:
+    """A session lock taken through the pooler would protect nothing: the lock URL
+    must reach the server itself. Nothing runs."""
+    from conftest import run_cli
+
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = pgbouncer_transaction.url(_database(postgres_url))
+    result = run_cli(
+        "migrate", "up", "--database-url", postgres_url, "--lock-url", pooled,
+        "--migrations-dir", str(migrations),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: --lock-url must reach the database server directly")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert pg_reader(postgres_url)("SELECT to_regclass('goose_db_version')") == [(None,)]
+
+
+def test_auto_finds_the_pooler_and_takes_the_lease(
+    pgbouncer_session: PgBouncer, postgres_url: str, tmp_path: Path
+) -> None:
+    """Even session pooling (where an advisory lock on one connection would hold)
+    is told apart from a direct connection: the lease's table is made (a direct
+    connection keeps the advisory lock and makes none: tests/test_lock_strategy.py)."""
+    from conftest import run_cli
+
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = pgbouncer_session.url(_database(postgres_url))
+    result = run_cli("migrate", "up", "--database-url", pooled, "--migrations-dir", str(migrations))
+    assert result.returncode == 0, result.stderr
+    read = pg_reader(postgres_url)
+    assert read("SELECT count(*) FROM llm_proxy_migration_lock") == [(0,)]

@@ -134,6 +134,7 @@ class SessionLock:
         self.settings = settings
         self.try_sql = try_sql
         self.release_sql = release_sql  # None: the lock ends with the transaction
+        self.lease: leases.Lease | None = None  # a session lock needs no renewing
 
     @contextmanager
     def held_by(
@@ -151,9 +152,10 @@ class SessionLock:
             if time.monotonic() >= deadline:
                 raise timeout_error(self.settings)
             time.sleep(POLL_SECONDS)
-        label_sql = self.settings.dialect.session_lock_label_sql(leases.holder_identity())
-        if label and label_sql is not None:
-            query(label_sql)
+        if label:
+            label_sql = self.settings.dialect.session_lock_label_sql(leases.holder_identity())
+            if label_sql is not None:
+                query(label_sql)
         try:
             yield
         finally:
@@ -161,8 +163,6 @@ class SessionLock:
             if self.release_sql is not None:
                 with contextlib.suppress(Exception):
                     query(self.release_sql)
-
-    lease: leases.Lease | None = None  # a session lock needs no renewing
 
     @contextmanager
     def hold(self, on_wait: OnWait = None, connection: Any = None) -> Iterator[Any]:
@@ -198,6 +198,12 @@ class SessionLock:
         assert self.settings.lock_url is not None
         direct = drivers.connect(replace(self.settings, url=self.settings.lock_url))
         try:
+            pooler = self.settings.dialect.pooler_between(direct)
+            if pooler is not None:
+                raise ConfigError(
+                    f"--lock-url must reach the database server directly, but {pooler}: "
+                    "a session lock through a pooler may protect nothing"
+                )
             query = _first_value(direct)
             name_sql = self.settings.dialect.current_database_sql()
             reached = query(name_sql) if name_sql else None
