@@ -97,6 +97,8 @@ class PgBouncer:
             f"logfile = {self.log}\n"
             f"pidfile = {self.pidfile}\n"
             "server_reset_query = DISCARD ALL\n"
+            "log_connections = 0\n"
+            "log_disconnections = 0\n"
             "ignore_startup_parameters = extra_float_digits,options\n",
             encoding="utf-8",
         )
@@ -108,14 +110,17 @@ class PgBouncer:
         command = [PGBOUNCER, str(self.config)]
         if self._as_root:
             command = ["runuser", "-u", RUN_AS, "--", *command]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
+        # PgBouncer in the foreground also logs to stderr: a pipe nobody reads fills up
+        # (64 KiB) and PgBouncer blocks in write(2), every client with it. A file.
+        with open(self.dir / "stderr.log", "ab") as stderr:
+            self.process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
         _LIVE.add(self)
         deadline = time.monotonic() + START_TIMEOUT
         while not _accepts(self.port):
             if self.process.poll() is not None:
-                err = (self.process.stderr.read() if self.process.stderr else b"").decode()
+                err = (self.dir / "stderr.log").read_text(errors="replace")
                 self.stop()
                 raise HarnessError(
                     f"pgbouncer exited {self.process.returncode}: {err.strip()[-300:]}"

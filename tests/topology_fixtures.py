@@ -72,21 +72,6 @@ def pgbouncer_transaction() -> Iterator[PgBouncer]:
         bouncer.close()
 
 
-@pytest.fixture(autouse=True)
-def _shared_pgbouncer_restarted_after_use(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A shared PgBouncer is restarted after each test that used it: a crowd stuck
-    in it (a pool held by waiters) left later logins through the same instance
-    timing out, so one failure would have failed every test after it."""
-    shared = [
-        request.getfixturevalue(name)
-        for name in ("pgbouncer_session", "pgbouncer_transaction")
-        if name in request.fixturenames
-    ]
-    yield
-    for bouncer in shared:
-        bouncer.restart()
-
-
 @pytest.fixture
 def make_pgbouncer() -> Iterator[Callable[..., PgBouncer]]:
     """A dedicated PgBouncer for a test that restarts or starves it."""
