@@ -157,3 +157,32 @@ def test_auto_finds_the_pooler_and_takes_the_lease(
     assert result.returncode == 0, result.stderr
     read = pg_reader(postgres_url)
     assert read("SELECT count(*) FROM llm_proxy_migration_lock") == [(0,)]
+
+
+def test_no_transaction_file_behind_the_pooler_runs_without_session_limits(
+    pgbouncer_transaction: PgBouncer, postgres_url: str, tmp_path: Path
+) -> None:
+    """A NO TRANSACTION file's timeouts would be session settings, which transaction
+    pooling hands to other clients: behind the pooler it runs without them and says
+    so; on a direct connection it keeps them, silently."""
+    from conftest import run_cli
+
+    migrations = crowd_migrations(tmp_path / "migrations", "postgresql")
+    pooled = pgbouncer_transaction.url(_database(postgres_url))
+    result = run_cli("migrate", "up", "--database-url", pooled, "--migrations-dir", str(migrations))
+    assert result.returncode == 0, result.stderr
+    warning = "warning: 00003_t3_no_transaction.sql runs without --ddl-lock-timeout"
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
+        line for line in result.stderr.splitlines() if line.startswith(warning)
+    ]
+    assert warning in result.stderr
+    reset = run_cli(
+        "migrate", "reset", "--database-url", postgres_url, "--migrations-dir", str(migrations)
+    )
+    assert reset.returncode == 0, reset.stderr
+    direct = run_cli(
+        "migrate", "up", "--database-url", postgres_url, "--migrations-dir", str(migrations)
+    )
+    assert direct.returncode == 0, direct.stderr
+    assert "00003_t3_no_transaction.sql" in direct.stdout  # it ran again, directly
+    assert "warning:" not in direct.stderr
