@@ -180,8 +180,9 @@ def _outside_a_transaction(
 ) -> _Limits:
     """A NO TRANSACTION file's limits are session settings; behind a connection
     pooler in transaction pooling each statement may run on another server
-    session, and a setting would stay behind for the pooler's other clients. There
-    the file runs without them, and says so."""
+    session, and a setting would stay behind for the pooler's other clients. A
+    client cannot tell the pooling mode, so behind any pooler the file runs
+    without them, and says so."""
     if not (limits.lock_timeout or limits.statement_timeout):
         return limits
     pooler = run.settings.dialect.pooler_between(raw)
