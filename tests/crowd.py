@@ -119,7 +119,7 @@ def pg_rows(url: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, .
     import psycopg
 
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as connection:
-        cursor = connection.execute(sql, params)
+        cursor = connection.execute(sql, params or None)  # none: % is literal
         return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
 
 

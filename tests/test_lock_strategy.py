@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import run_cli, write_migration
+from crowd import mysql_rows, pg_rows
 from fault_helpers import Proc
 
 LEASE_TABLE = "llm_proxy_migration_lock"
@@ -35,31 +36,8 @@ class Server:
         self.url = url
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.dialect == "postgresql":
-            import psycopg
-
-            with psycopg.connect(self.url, autocommit=True) as connection:
-                cursor = connection.execute(sql)
-                return list(cursor.fetchall()) if cursor.description else []
-        from urllib.parse import urlsplit
-
-        import pymysql
-
-        parts = urlsplit(self.url)
-        connection = pymysql.connect(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=parts.username or "root",
-            password="",
-            database=parts.path.lstrip("/"),
-            autocommit=True,
-        )
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                return list(cursor.fetchall())
-        finally:
-            connection.close()
+        read = pg_rows if self.dialect == "postgresql" else mysql_rows
+        return read(self.url, sql)
 
     def has_table(self, name: str) -> bool:
         if self.dialect == "postgresql":
@@ -110,6 +88,16 @@ def _migrate(server: Server, migrations: Path, *extra: str) -> Proc:
     return Proc(
         "migrate", "up", "--migrations-dir", str(migrations), "--database-url", server.url, *extra
     )
+
+
+def _holder_then_waiter(
+    server: Server, migrations: Path, flags: tuple[str, ...]
+) -> tuple[Proc, Proc]:
+    """A run that holds the lock (its first migration done, the slow one running),
+    then a second run started while it does."""
+    first = _migrate(server, migrations, *flags)
+    assert first.wait_for_line("stdout", "00001_runs.sql", timeout=120), first.output()
+    return first, _migrate(server, migrations, *flags)
 
 
 def _status(server: Server, migrations: Path) -> dict[str, Any]:
@@ -252,9 +240,7 @@ def test_a_lease_that_ran_out_stops_its_old_holder(tmp_path: Path, postgres_url:
     server = Server("postgresql", postgres_url)
     migrations = _history(tmp_path / "m", server, 4, no_transaction=True)
     lease = ("--lock-strategy", "table", "--lock-lease", "1s")
-    first = _migrate(server, migrations, *lease)
-    assert first.wait_for_line("stdout", "00001_runs.sql", timeout=120), first.output()
-    second = _migrate(server, migrations, *lease)
+    first, second = _holder_then_waiter(server, migrations, lease)
     assert second.finish(timeout=180) == 0, second.output()
     assert first.finish(timeout=180) == 1, first.output()
     assert "lost the migration lock" in _one_error_line(first)
@@ -269,9 +255,7 @@ def test_a_long_migration_keeps_its_lease_on_postgres(tmp_path: Path, postgres_u
     server = Server("postgresql", postgres_url)
     migrations = _history(tmp_path / "m", server, 4)
     lease = ("--lock-strategy", "table", "--lock-lease", "1s")
-    first = _migrate(server, migrations, *lease)
-    assert first.wait_for_line("stdout", "00001_runs.sql", timeout=120), first.output()
-    second = _migrate(server, migrations, *lease)
+    first, second = _holder_then_waiter(server, migrations, lease)
     assert first.finish(timeout=180) == 0, first.output()
     assert second.finish(timeout=180) == 0, second.output()
     assert first.reported_ok() == ["00001_runs.sql", "00002_slow.sql", "00003_after.sql"]
