@@ -10,11 +10,11 @@ clear line after --lock-timeout.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import run_cli, write_migration
+from crowd import wait_until
 
 PROCESSES = 16
 WAITING = "waiting for migration lock held by another process..."
@@ -256,19 +257,9 @@ class Crowd:
                 process.wait()
 
 
-def wait_for(
-    condition: Callable[[], bool],
-    what: str,
-    timeout: float = 240,
-    explain: Callable[[], str] = str,
-) -> None:
-    # Generous: 16 interpreters importing SQLAlchemy and Alembic on a small, busy
-    # machine take a while. The test asserts order, never speed.
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} {explain()}")
-        time.sleep(0.05)
+# Generous: 16 interpreters importing SQLAlchemy and Alembic on a small, busy
+# machine take a while. The test asserts order, never speed.
+wait_for = functools.partial(wait_until, timeout=240)
 
 
 @contextmanager

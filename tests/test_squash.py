@@ -273,8 +273,9 @@ def test_seed_rows_are_kept_on_servers(
     assert (since.year, since.month, since.day, since.hour) == (2024, 1, 2, 3)
 
 
-def test_postgres_objects_the_dump_does_not_cover_are_refused(
-    tmp_path: Path, migrations_dir: Path, postgres_url: str
+@pytest.mark.parametrize("server", ["postgres_url", "mysql_url"])
+def test_server_objects_the_dump_does_not_cover_are_refused(
+    migrations_dir: Path, server: str, request: pytest.FixtureRequest
 ) -> None:
     write_migration(
         migrations_dir,
@@ -282,22 +283,8 @@ def test_postgres_objects_the_dump_does_not_cover_are_refused(
         "CREATE TABLE t (a INTEGER);\nCREATE VIEW v AS SELECT a FROM t;",
         "DROP VIEW v;\nDROP TABLE t;",
     )
-    settings = settings_for(database_url=postgres_url, migrations_dir=str(migrations_dir))
-    with pytest.raises(SquashError, match="view v"):
-        squash(settings, "1")
-    assert [p.name for p in migrations_dir.iterdir()] == ["00001_view.sql"]
-
-
-def test_mariadb_objects_the_dump_does_not_cover_are_refused(
-    tmp_path: Path, migrations_dir: Path, mysql_url: str
-) -> None:
-    write_migration(
-        migrations_dir,
-        "00001_view.sql",
-        "CREATE TABLE t (a INTEGER);\nCREATE VIEW v AS SELECT a FROM t;",
-        "DROP VIEW v;\nDROP TABLE t;",
-    )
-    settings = settings_for(database_url=mysql_url, migrations_dir=str(migrations_dir))
+    url = request.getfixturevalue(server)
+    settings = settings_for(database_url=url, migrations_dir=str(migrations_dir))
     with pytest.raises(SquashError, match="view v"):
         squash(settings, "1")
     assert [p.name for p in migrations_dir.iterdir()] == ["00001_view.sql"]
